@@ -8,6 +8,8 @@
 pub mod packet;
 pub mod record;
 pub mod status;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod value;
 
 pub use packet::{HeartbeatRequest, HeartbeatResponse, RecordKind, Rejected};

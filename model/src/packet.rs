@@ -13,7 +13,7 @@ use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 
-use crate::record::{Hqe, Host, Job, JobKeyval};
+use crate::record::{Host, Hqe, Job, JobKeyval};
 use crate::value;
 
 /// `params[0]` of a `shard_heartbeat` call (§3).

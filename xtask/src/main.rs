@@ -21,7 +21,9 @@ fn run() -> Result<()> {
     match task.as_str() {
         "ci" => ci(),
         "" | "help" | "--help" => {
-            println!("usage: cargo xtask <task>\n\ntasks:\n  ci    fmt, clippy and tests, as .ci/run does");
+            println!(
+                "usage: cargo xtask <task>\n\ntasks:\n  ci    fmt, clippy and tests, as .ci/run does"
+            );
             Ok(())
         }
         other => bail!("unknown task `{other}` (try `cargo xtask help`)"),
@@ -31,7 +33,14 @@ fn run() -> Result<()> {
 /// Runs the same checks as CI, in the order that fails fastest.
 fn ci() -> Result<()> {
     cargo(&["fmt", "--all", "--check"])?;
-    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
     cargo(&["test", "--workspace"])
 }
 

@@ -1,0 +1,391 @@
+//! Each value quirk of §5, each rejection path, and the upload shape.
+
+// A panic is how a test fails; unwrapping here is the assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::{Value, json};
+use shard_model::{HeartbeatRequest, HeartbeatResponse, Hqe, Job, RecordKind, format_datetime};
+
+fn label(id: i64) -> Value {
+    json!({"id": id, "name": format!("board:b{id}"), "kernel_config": "", "platform": false,
+           "invalid": false, "only_if_needed": false})
+}
+
+fn host(id: i64) -> Value {
+    json!({"id": id, "hostname": format!("host{id}"), "locked": false, "leased": false,
+           "synch_id": null, "status": "Ready", "invalid": false, "protection": 0,
+           "lock_time": null, "dirty": false, "lock_reason": "",
+           "aclgroup_set": [], "hostattribute_set": [], "labels": [label(1)],
+           "shard": {"id": 1, "hostname": "shard1"}})
+}
+
+fn hqe(id: i64) -> Value {
+    json!({"id": id, "status": "Queued", "active": false, "complete": false, "deleted": false,
+           "aborted": false, "execution_subdir": "", "started_on": null, "finished_on": null,
+           "host_id": null, "meta_host": label(1)})
+}
+
+fn job(id: i64) -> Value {
+    json!({"id": id, "owner": "me", "name": format!("job{id}"), "priority": 40,
+           "control_file": "x", "control_type": 2, "created_on": "2014-09-23T15:56:10",
+           "synch_count": 1, "timeout": 24, "timeout_mins": 1440, "max_runtime_hrs": 72,
+           "max_runtime_mins": 1440, "test_retry": 0, "run_verify": false, "run_reset": true,
+           "parse_failed_repair": true, "email_list": "", "reboot_before": 1, "reboot_after": 0,
+           "require_ssp": null, "parent_job_id": 1000, "dependency_labels": [label(1)],
+           "hostqueueentry_set": [hqe(id * 10)], "jobkeyval_set": [], "shard": null})
+}
+
+fn parse(result: Value) -> HeartbeatResponse {
+    HeartbeatResponse::from_json(result.to_string().as_bytes()).expect("envelope parses")
+}
+
+fn one_job(j: Value) -> HeartbeatResponse {
+    parse(json!({"hosts": [], "jobs": [j], "suite_keyvals": [], "incorrect_host_ids": []}))
+}
+
+fn only_rejection(r: &HeartbeatResponse) -> &shard_model::Rejected {
+    assert_eq!(r.rejected.len(), 1, "{:?}", r.rejected);
+    &r.rejected[0]
+}
+
+#[test]
+fn booleans_accept_true_false_and_0_1() {
+    let mut j = job(1);
+    j["run_verify"] = json!(1);
+    j["run_reset"] = json!(0);
+    j["parse_failed_repair"] = json!(true);
+    let r = one_job(j);
+    let job = &r.jobs[0];
+    assert!(job.run_verify && !job.run_reset && job.parse_failed_repair);
+}
+
+#[test]
+fn a_boolean_that_is_7_rejects_its_job_naming_the_field() {
+    let mut j = job(12);
+    j["hostqueueentry_set"][0]["active"] = json!(7);
+    let r = one_job(j);
+    assert!(r.jobs.is_empty());
+    let rej = only_rejection(&r);
+    assert_eq!((rej.kind, rej.id), (RecordKind::Job, Some(12)));
+    assert!(
+        rej.reason.contains("hostqueueentry_set[0].active") && rej.reason.contains('7'),
+        "{}",
+        rej.reason
+    );
+}
+
+#[test]
+fn datetimes_accept_t_space_and_fractions() {
+    for (wire, canonical) in [
+        ("2014-09-23T15:56:10", "2014-09-23T15:56:10"),
+        ("2014-09-23 15:56:10", "2014-09-23T15:56:10"),
+        ("2014-09-23T15:56:10.123", "2014-09-23T15:56:10.123000"),
+        ("2014-09-23 15:56:10.123456", "2014-09-23T15:56:10.123456"),
+        ("2014-09-23T15:56:10.000000", "2014-09-23T15:56:10"),
+        ("2014-09-23T15:56:10.1234567", "2014-09-23T15:56:10.123456"),
+    ] {
+        let mut j = job(1);
+        j["created_on"] = json!(wire);
+        let r = one_job(j);
+        assert!(r.rejected.is_empty(), "{wire}: {:?}", r.rejected);
+        assert_eq!(
+            format_datetime(r.jobs[0].created_on).to_string(),
+            canonical,
+            "{wire}"
+        );
+    }
+}
+
+#[test]
+fn a_datetime_that_is_not_one_rejects_its_job() {
+    for bad in [
+        json!("yesterday"),
+        json!("2014-13-01T00:00:00"),
+        json!(1411487770),
+    ] {
+        let mut j = job(3);
+        j["created_on"] = bad.clone();
+        let r = one_job(j);
+        let rej = only_rejection(&r);
+        assert_eq!(rej.id, Some(3), "{bad}");
+        assert!(rej.reason.contains("created_on"), "{bad}: {}", rej.reason);
+    }
+}
+
+#[test]
+fn ids_accept_numeric_strings() {
+    let mut j = job(1);
+    j["id"] = json!("77");
+    j["hostqueueentry_set"][0]["host_id"] = json!("5");
+    let r = one_job(j);
+    assert_eq!(r.jobs[0].id, 77);
+    assert_eq!(
+        r.jobs[0].hostqueueentry_set.as_ref().unwrap()[0].host_id,
+        Some(5)
+    );
+}
+
+#[test]
+fn ints_that_do_not_fit_their_column_reject_the_record() {
+    for (field, value) in [
+        ("id", json!(5_000_000_000_i64)),
+        ("priority", json!(-3_000_000_000_i64)),
+        ("reboot_before", json!(40_000)),
+        ("timeout", json!("12abc")),
+        ("synch_count", json!(1.5)),
+        ("id", json!(u64::MAX)),
+    ] {
+        let mut j = job(1);
+        j[field] = value.clone();
+        let r = one_job(j);
+        assert!(r.jobs.is_empty(), "{field}={value}");
+        assert!(only_rejection(&r).reason.contains(field), "{field}={value}");
+    }
+}
+
+#[test]
+fn unknown_fields_are_ignored() {
+    let mut h = host(2);
+    h["static_labels"] = json!([{"id": 9}]);
+    h["labels"][0]["brand_new_field"] = json!({"nested": [1, 2]});
+    let r = parse(json!({"hosts": [h], "jobs": [], "suite_keyvals": []}));
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    assert_eq!(r.hosts[0].id, 2);
+}
+
+#[test]
+fn optional_fields_may_be_absent_or_null() {
+    let mut absent = job(1);
+    for key in ["require_ssp", "parent_job_id", "shard", "jobkeyval_set"] {
+        absent.as_object_mut().unwrap().remove(key);
+    }
+    absent["hostqueueentry_set"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("started_on");
+    let r = one_job(absent);
+    let job = &r.jobs[0];
+    assert_eq!((job.require_ssp, job.parent_job_id), (None, None));
+    assert!(job.shard.is_absent());
+    assert!(
+        job.jobkeyval_set.is_none(),
+        "an absent set is not an empty one"
+    );
+
+    let mut null = job_with_nulls();
+    null["shard"] = Value::Null;
+    let r = one_job(null);
+    assert!(matches!(r.jobs[0].shard, shard_model::ToOne::Null));
+}
+
+fn job_with_nulls() -> Value {
+    let mut j = job(1);
+    j["require_ssp"] = Value::Null;
+    j["parent_job_id"] = Value::Null;
+    j["hostqueueentry_set"][0]["meta_host"] = Value::Null;
+    j
+}
+
+#[test]
+fn a_required_field_that_is_missing_or_null_rejects_the_record() {
+    let mut missing = job(4);
+    missing.as_object_mut().unwrap().remove("synch_count");
+    let mut null_name = job(5);
+    null_name["name"] = Value::Null;
+    let r = parse(json!({"hosts": [], "jobs": [missing, null_name], "suite_keyvals": []}));
+    assert!(r.jobs.is_empty());
+    let reasons: Vec<_> = r
+        .rejected
+        .iter()
+        .map(|x| (x.id, x.reason.clone()))
+        .collect();
+    assert_eq!(reasons[0].0, Some(4));
+    assert!(reasons[0].1.contains("synch_count"), "{}", reasons[0].1);
+    assert_eq!(reasons[1].0, Some(5));
+    assert!(reasons[1].1.contains("name"), "{}", reasons[1].1);
+}
+
+#[test]
+fn incorrect_host_ids_absent_is_empty_and_strings_are_ids() {
+    let r = parse(json!({"hosts": [], "jobs": [], "suite_keyvals": []}));
+    assert!(r.incorrect_host_ids.is_empty());
+    let r = parse(json!({"hosts": [], "jobs": [], "suite_keyvals": [],
+                         "incorrect_host_ids": [3, "4", "x", null]}));
+    assert_eq!(r.incorrect_host_ids, [3, 4]);
+    assert_eq!(r.rejected.len(), 2);
+    assert!(
+        r.rejected
+            .iter()
+            .all(|x| x.kind == RecordKind::IncorrectHostId)
+    );
+}
+
+#[test]
+fn one_bad_record_leaves_its_siblings_usable() {
+    let mut bad_host = host(3);
+    bad_host["locked"] = json!("yes");
+    let mut bad_keyval = json!({"id": 1, "job_id": 1000, "key": "k", "value": "v"});
+    bad_keyval["value"] = json!(["not", "a", "string"]);
+    let r = parse(json!({
+        "hosts": [host(2), bad_host, "not a record", host(4)],
+        "jobs": [job(10), 42, job(11)],
+        "suite_keyvals": [{"id": 2, "job_id": 1000, "key": "build", "value": "b"}, bad_keyval],
+    }));
+    assert_eq!(r.hosts.iter().map(|h| h.id).collect::<Vec<_>>(), [2, 4]);
+    assert_eq!(r.jobs.iter().map(|j| j.id).collect::<Vec<_>>(), [10, 11]);
+    assert_eq!(r.suite_keyvals.len(), 1);
+    let rejected: Vec<_> = r.rejected.iter().map(|x| (x.kind, x.id)).collect();
+    assert_eq!(
+        rejected,
+        [
+            (RecordKind::Host, Some(3)),
+            (RecordKind::Host, None),
+            (RecordKind::Job, None),
+            (RecordKind::SuiteKeyval, Some(1)),
+        ]
+    );
+    assert_eq!(r.received(RecordKind::Host), 4);
+    assert!(
+        r.rejected[0].reason.contains("locked"),
+        "{}",
+        r.rejected[0].reason
+    );
+}
+
+#[test]
+fn a_broken_envelope_fails_the_whole_response() {
+    for broken in [
+        json!(null),
+        json!([]),
+        json!("hosts"),
+        json!({"hosts": {}, "jobs": [], "suite_keyvals": []}),
+        json!({"hosts": [], "jobs": null, "suite_keyvals": []}),
+        json!({"hosts": [], "jobs": []}),
+        json!({"hosts": [], "jobs": [], "suite_keyvals": [], "incorrect_host_ids": 3}),
+    ] {
+        assert!(
+            HeartbeatResponse::from_json(broken.to_string().as_bytes()).is_err(),
+            "{broken}"
+        );
+    }
+}
+
+#[test]
+fn truncated_and_garbage_input_is_an_error_not_a_panic() {
+    let full = json!({"hosts": [host(2)], "jobs": [job(1)], "suite_keyvals": []}).to_string();
+    for cut in 0..full.len() {
+        let _ = HeartbeatResponse::from_json(&full.as_bytes()[..cut]);
+    }
+    for garbage in [
+        &b"\xff\xfe"[..],
+        b"{\"hosts\": [",
+        b"[[[[[[[[[[[[[[[[[[[[[[",
+        b"",
+    ] {
+        assert!(HeartbeatResponse::from_json(garbage).is_err());
+    }
+    // Nesting deeper than serde_json's recursion limit inside one record
+    // rejects that record; the envelope around it stays usable.
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let nested = format!(r#"{{"hosts": [{deep}], "jobs": [], "suite_keyvals": []}}"#);
+    let r = HeartbeatResponse::from_json(nested.as_bytes()).expect("envelope parses");
+    assert_eq!(r.rejected.len(), 1);
+    assert!(r.hosts.is_empty());
+}
+
+#[test]
+fn oversized_strings_parse_here_and_are_left_to_the_store_to_refuse() {
+    let mut j = job(1);
+    j["name"] = json!("n".repeat(1_000_000));
+    let r = one_job(j);
+    assert_eq!(r.jobs[0].name.len(), 1_000_000);
+}
+
+#[test]
+fn upload_job_has_exactly_the_local_fields() {
+    let r = one_job(job(1));
+    let uploaded = serde_json::to_value(&r.jobs[0]).unwrap();
+    let mut keys: Vec<_> = uploaded.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    let mut expected = vec![
+        "id",
+        "owner",
+        "name",
+        "priority",
+        "control_file",
+        "control_type",
+        "created_on",
+        "synch_count",
+        "timeout",
+        "timeout_mins",
+        "max_runtime_hrs",
+        "max_runtime_mins",
+        "test_retry",
+        "run_verify",
+        "run_reset",
+        "parse_failed_repair",
+        "email_list",
+        "reboot_before",
+        "reboot_after",
+        "require_ssp",
+    ];
+    expected.sort();
+    assert_eq!(keys, expected);
+}
+
+#[test]
+fn upload_hqe_has_local_fields_and_host_id_but_no_meta_host() {
+    let r = one_job(job(1));
+    let hqe: &Hqe = &r.jobs[0].hostqueueentry_set.as_ref().unwrap()[0];
+    let uploaded = serde_json::to_value(hqe).unwrap();
+    let mut keys: Vec<_> = uploaded.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "aborted",
+            "active",
+            "complete",
+            "deleted",
+            "execution_subdir",
+            "finished_on",
+            "host_id",
+            "id",
+            "started_on",
+            "status"
+        ]
+    );
+}
+
+#[test]
+fn datetimes_are_written_with_a_fraction_only_when_it_is_not_zero() {
+    let mut j = job(1);
+    j["created_on"] = json!("2014-09-23 15:56:10.5");
+    let r = one_job(j);
+    let written = serde_json::to_value(&r.jobs[0]).unwrap();
+    assert_eq!(written["created_on"], "2014-09-23T15:56:10.500000");
+    let r = one_job(job(1));
+    let written = serde_json::to_value(&r.jobs[0]).unwrap();
+    assert_eq!(written["created_on"], "2014-09-23T15:56:10");
+}
+
+#[test]
+fn a_request_serializes_with_params_in_the_shape_of_section_3() {
+    let r = one_job(job(1));
+    let mut upload: Job = r.jobs[0].clone();
+    upload.dependency_labels = None;
+    let request = HeartbeatRequest {
+        shard_hostname: "shard1".into(),
+        known_job_ids: vec![2],
+        known_host_ids: vec![3],
+        known_host_statuses: vec![Some("Ready".into())],
+        hqes: upload.hostqueueentry_set.clone().unwrap(),
+        jobs: vec![upload],
+    };
+    let v = serde_json::to_value(&request).unwrap();
+    assert_eq!(v["shard_hostname"], "shard1");
+    assert!(v["jobs"][0].get("hostqueueentry_set").is_none());
+    assert!(v["jobs"][0].get("shard").is_none());
+    assert!(v["jobs"][0].get("parent_job_id").is_none());
+    assert!(v["hqes"][0].get("meta_host").is_none());
+}
