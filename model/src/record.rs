@@ -6,6 +6,10 @@
 //! master answers with is written by [`Host::with_dependencies`] and
 //! [`Job::with_dependencies`].
 //!
+//! A field is an `Option` exactly when its column is nullable in Autotest's
+//! schema (`schema_129.sql`): a master may send `null` there, and a shard
+//! uploads what its row holds, so `null` must survive a round trip.
+//!
 //! Relations are `Option`/[`ToOne`] because their *presence* is meaningful
 //! when applying: a host that arrives with a `hostattribute_set` key has its
 //! attributes replaced, one without keeps them.
@@ -22,7 +26,8 @@ pub struct Label {
     #[serde(deserialize_with = "value::int")]
     pub id: i32,
     /// Unique label name.
-    pub name: String,
+    #[serde(default)]
+    pub name: Option<String>,
     /// Kernel config, usually empty.
     #[serde(default)]
     pub kernel_config: Option<String>,
@@ -54,7 +59,8 @@ pub struct User {
     #[serde(deserialize_with = "value::int")]
     pub id: i32,
     /// Unique login name.
-    pub login: String,
+    #[serde(default)]
+    pub login: Option<String>,
     /// 0 user, 1 admin, 100 root.
     #[serde(default, deserialize_with = "value::opt_int")]
     pub access_level: Option<i32>,
@@ -76,7 +82,8 @@ pub struct AclGroup {
     #[serde(deserialize_with = "value::int")]
     pub id: i32,
     /// Group name.
-    pub name: String,
+    #[serde(default)]
+    pub name: Option<String>,
     /// Free-text description.
     #[serde(default)]
     pub description: Option<String>,
@@ -110,10 +117,11 @@ pub struct Host {
     #[serde(deserialize_with = "value::int")]
     pub id: i32,
     /// DNS name of the device.
-    pub hostname: String,
+    #[serde(default)]
+    pub hostname: Option<String>,
     /// Locked hosts are not scheduled.
-    #[serde(deserialize_with = "value::bool")]
-    pub locked: bool,
+    #[serde(default, deserialize_with = "value::opt_bool")]
+    pub locked: Option<bool>,
     /// Leased hosts are not handed to shards; the column defaults to true.
     #[serde(default = "default_true", deserialize_with = "value::bool")]
     pub leased: bool,
@@ -121,10 +129,11 @@ pub struct Host {
     #[serde(default, deserialize_with = "value::opt_int")]
     pub synch_id: Option<i32>,
     /// Host status (`Ready`, `Running`, ...), owned by the shard's scheduler.
-    pub status: String,
+    #[serde(default)]
+    pub status: Option<String>,
     /// Soft-deletion flag (whitelisted: overwritten on existing rows).
-    #[serde(deserialize_with = "value::bool")]
-    pub invalid: bool,
+    #[serde(default, deserialize_with = "value::opt_bool")]
+    pub invalid: Option<bool>,
     /// Repair protection level.
     #[serde(deserialize_with = "value::int")]
     pub protection: i32,
@@ -179,14 +188,15 @@ pub struct Hqe {
     #[serde(deserialize_with = "value::int")]
     pub id: i32,
     /// One of [`crate::status::HQE_STATUSES`].
-    pub status: String,
+    #[serde(default)]
+    pub status: Option<String>,
     /// The entry is being worked on.
-    #[serde(deserialize_with = "value::bool")]
-    pub active: bool,
+    #[serde(default, deserialize_with = "value::opt_bool")]
+    pub active: Option<bool>,
     /// The entry is finished; a complete entry of an unassigned job means
     /// "upload me".
-    #[serde(deserialize_with = "value::bool")]
-    pub complete: bool,
+    #[serde(default, deserialize_with = "value::opt_bool")]
+    pub complete: Option<bool>,
     /// The entry was deleted.
     #[serde(deserialize_with = "value::bool")]
     pub deleted: bool,
@@ -225,23 +235,27 @@ pub struct Job {
     #[serde(deserialize_with = "value::int")]
     pub id: i32,
     /// Login of the user who created the job.
-    pub owner: String,
+    #[serde(default)]
+    pub owner: Option<String>,
     /// Job name.
-    pub name: String,
+    #[serde(default)]
+    pub name: Option<String>,
     /// Scheduling priority.
-    #[serde(deserialize_with = "value::int")]
-    pub priority: i32,
+    #[serde(default, deserialize_with = "value::opt_int")]
+    pub priority: Option<i32>,
     /// The control file the job runs.
-    pub control_file: String,
+    #[serde(default)]
+    pub control_file: Option<String>,
     /// Client or server control file (enum).
-    #[serde(deserialize_with = "value::int")]
-    pub control_type: i32,
+    #[serde(default, deserialize_with = "value::opt_int")]
+    pub control_type: Option<i32>,
     /// When the job was created on the master.
     #[serde(
-        deserialize_with = "value::datetime",
-        serialize_with = "value::ser_datetime"
+        default,
+        deserialize_with = "value::opt_datetime",
+        serialize_with = "value::ser_opt_datetime"
     )]
-    pub created_on: NaiveDateTime,
+    pub created_on: Option<NaiveDateTime>,
     /// Number of hosts that run the job together.
     #[serde(deserialize_with = "value::int")]
     pub synch_count: i32,
@@ -261,8 +275,8 @@ pub struct Job {
     #[serde(default, deserialize_with = "value::int")]
     pub test_retry: i32,
     /// Verify hosts before running.
-    #[serde(deserialize_with = "value::bool")]
-    pub run_verify: bool,
+    #[serde(default, deserialize_with = "value::opt_bool")]
+    pub run_verify: Option<bool>,
     /// Reset hosts before running; the column defaults to true.
     #[serde(default = "default_true", deserialize_with = "value::bool")]
     pub run_reset: bool,

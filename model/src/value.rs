@@ -43,12 +43,8 @@ where
     d.deserialize_option(OptionVisitor(IntVisitor(PhantomData)))
 }
 
-/// A naive datetime in any of the shapes of §5.
-pub(crate) fn datetime<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDateTime, D::Error> {
-    d.deserialize_str(DateTimeVisitor)
-}
-
-/// Like [`datetime`], but `null` (or an absent field) is `None`.
+/// A naive datetime in any of the shapes of §5; `null` (or an absent
+/// field) is `None`.
 pub(crate) fn opt_datetime<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<NaiveDateTime>, D::Error> {
@@ -57,17 +53,12 @@ pub(crate) fn opt_datetime<'de, D: Deserializer<'de>>(
 
 /// Writes a datetime as the original's encoder does: `YYYY-MM-DDTHH:MM:SS`,
 /// plus six fraction digits only when the fraction is not zero.
-pub(crate) fn ser_datetime<S: Serializer>(v: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(&format_datetime(*v))
-}
-
-/// [`ser_datetime`] for nullable columns.
 pub(crate) fn ser_opt_datetime<S: Serializer>(
     v: &Option<NaiveDateTime>,
     s: S,
 ) -> Result<S::Ok, S::Error> {
     match v {
-        Some(v) => ser_datetime(v, s),
+        Some(v) => s.collect_str(&format_datetime(*v)),
         None => s.serialize_none(),
     }
 }

@@ -50,12 +50,15 @@ fn basic_response_parses_every_record() {
 
     let host = &r.hosts[0];
     assert_eq!(host.id, 2);
-    assert_eq!(host.hostname, "chromeos4-row1-rack1-host1");
-    assert!(!host.leased && host.dirty && !host.locked);
+    assert_eq!(host.hostname.as_deref(), Some("chromeos4-row1-rack1-host1"));
+    assert!(!host.leased && host.dirty && host.locked == Some(false));
     let labels: Vec<_> = host.labels.as_ref().unwrap().iter().map(|l| l.id).collect();
     assert_eq!(labels, [1, 7]);
     let group = &host.aclgroup_set.as_ref().unwrap()[0];
-    assert_eq!(group.users.as_ref().unwrap()[0].login, "chromeos-test");
+    assert_eq!(
+        group.users.as_ref().unwrap()[0].login.as_deref(),
+        Some("chromeos-test")
+    );
     assert_eq!(
         host.hostattribute_set.as_ref().unwrap()[0].value,
         "5CD1234XYZ"
@@ -68,7 +71,7 @@ fn basic_response_parses_every_record() {
     assert_eq!(hqe.id, 5001);
     assert_eq!(hqe.host_id, None);
     assert_eq!(
-        hqe.meta_host.as_set().map(|l| l.name.as_str()),
+        hqe.meta_host.as_set().and_then(|l| l.name.as_deref()),
         Some("board:lumpy")
     );
     assert_eq!(job.jobkeyval_set.as_ref().unwrap()[0].key, "suite");
@@ -88,7 +91,7 @@ fn mysql_quirks_parse_to_the_same_records_as_the_basic_response() {
     let quirks = response("response-mysql-quirks.json");
     assert!(quirks.rejected.is_empty(), "{:?}", quirks.rejected);
     let host = &quirks.hosts[0];
-    assert!(host.locked, "locked: 1 is true");
+    assert_eq!(host.locked, Some(true), "locked: 1 is true");
     assert!(!host.leased, "leased: 0 is false");
     assert_eq!(
         host.lock_time.map(|t| t.to_string()).as_deref(),
@@ -96,15 +99,17 @@ fn mysql_quirks_parse_to_the_same_records_as_the_basic_response() {
     );
     let job = &quirks.jobs[0];
     assert_eq!(
-        shard_model::format_datetime(job.created_on).to_string(),
-        "2014-09-23T15:56:10.250000"
+        job.created_on
+            .map(|t| shard_model::format_datetime(t).to_string())
+            .as_deref(),
+        Some("2014-09-23T15:56:10.250000")
     );
     assert_eq!(
         job.hostqueueentry_set.as_ref().unwrap()[0].id,
         5001,
         "\"5001\" is 5001"
     );
-    assert!(job.run_reset && !job.run_verify);
+    assert!(job.run_reset && job.run_verify == Some(false));
     assert!(quirks.incorrect_host_ids.is_empty(), "absent means empty");
 }
 
