@@ -1,1 +1,29 @@
-//! The AFE schema and the apply and query rules; filled in by the foundation issue.
+//! The shard database: Autotest's AFE schema and the rules that read and
+//! write it.
+//!
+//! The engine never builds SQL: every query it needs is a named function
+//! here (`known_job_ids`, `jobs_to_upload`, `apply`, ...), taking any
+//! sea-orm connection or transaction, so the caller decides the transaction
+//! boundaries.
+
+mod apply;
+mod chunk;
+mod convert;
+pub mod entity;
+mod error;
+pub mod migration;
+mod packet;
+mod reconcile;
+pub mod schema;
+mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use apply::{ApplyReport, apply};
+pub use error::{StoreError, redact_url};
+pub use packet::{
+    KnownHosts, Upload, jobs_to_upload, known_hosts, known_job_ids, mark_uploaded,
+    shard_id_by_hostname,
+};
+pub use reconcile::{remove_incorrect_hosts, resync_completed_jobs};
+pub use store::{MigrateReport, Store};

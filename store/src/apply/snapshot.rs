@@ -1,0 +1,365 @@
+//! What the database already holds of the rows a batch of records touches,
+//! read in bulk: one `SELECT … WHERE key IN (…)` per table and chunk.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use std::str::FromStr;
+
+use sea_orm::{TryGetableMany, Value};
+
+use super::Item;
+use crate::chunk;
+use crate::entity::{
+    afe_acl_groups as groups, afe_acl_groups_hosts as group_hosts,
+    afe_acl_groups_users as group_users, afe_host_attributes as attributes,
+    afe_host_queue_entries as hqes, afe_hosts as hosts, afe_hosts_labels as host_labels,
+    afe_job_keyvals as keyvals, afe_jobs as jobs, afe_jobs_dependency_labels as job_labels,
+    afe_labels as labels, afe_shards as shards, afe_users as users,
+};
+use crate::error::{Context, StoreError};
+
+/// The planned-on columns of an existing host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HostCols {
+    pub invalid: Option<bool>,
+    pub shard_id: Option<i32>,
+}
+
+/// The planned-on columns of an existing entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HqeCols {
+    pub job_id: Option<i32>,
+    pub aborted: bool,
+    pub meta_host: Option<i32>,
+}
+
+/// Existing rows, as far as the batch's records reach.
+#[derive(Debug, Default)]
+pub(crate) struct Snapshot {
+    pub shards: HashSet<i32>,
+    /// id → name, for every label with a wanted id or a wanted name.
+    pub labels: HashMap<i32, Option<String>>,
+    /// id → login, for every user with a wanted id or a wanted login.
+    pub users: HashMap<i32, Option<String>>,
+    pub groups: HashSet<i32>,
+    /// (group, user)
+    pub group_users: HashSet<(i32, i32)>,
+    pub hosts: HashMap<i32, HostCols>,
+    /// (host, label)
+    pub host_labels: HashSet<(i32, i32)>,
+    /// (group, host)
+    pub host_groups: HashSet<(i32, i32)>,
+    /// host → [(attribute, value)] in id order.
+    pub attributes: HashMap<i32, Vec<(String, String)>>,
+    /// id → shard_id
+    pub jobs: HashMap<i32, Option<i32>>,
+    /// (job, label)
+    pub job_labels: HashSet<(i32, i32)>,
+    pub hqes: HashMap<i32, HqeCols>,
+    /// job → [(key, value)] in id order.
+    pub keyvals: HashMap<i32, Vec<(String, String)>>,
+}
+
+/// Every key the records mention, per table.
+#[derive(Default)]
+struct Wanted<'a> {
+    shards: BTreeSet<i32>,
+    labels: BTreeSet<i32>,
+    label_names: BTreeSet<&'a str>,
+    users: BTreeSet<i32>,
+    logins: BTreeSet<&'a str>,
+    groups: BTreeSet<i32>,
+    hosts: BTreeSet<i32>,
+    /// Hosts whose label and group links are applied.
+    host_links: BTreeSet<i32>,
+    /// Hosts whose attribute set is replaced.
+    host_attributes: BTreeSet<i32>,
+    jobs: BTreeSet<i32>,
+    hqes: BTreeSet<i32>,
+    /// Jobs whose keyvals are replaced or upserted.
+    keyval_jobs: BTreeSet<i32>,
+}
+
+impl<'a> Wanted<'a> {
+    fn of(items: &[Item<'a>]) -> Self {
+        let mut w = Wanted::default();
+        for item in items {
+            match *item {
+                Item::Host(h) => {
+                    w.hosts.insert(h.id);
+                    w.host_links.insert(h.id);
+                    for g in h.aclgroup_set.iter().flatten() {
+                        w.groups.insert(g.id);
+                        for u in g.users.iter().flatten() {
+                            w.users.insert(u.id);
+                            w.logins.extend(u.login.as_deref());
+                        }
+                    }
+                    if h.hostattribute_set.is_some() {
+                        w.host_attributes.insert(h.id);
+                    }
+                    for l in h.labels.iter().flatten() {
+                        w.label(l);
+                    }
+                    if let Some(s) = h.shard.as_set() {
+                        w.shards.insert(s.id);
+                    }
+                }
+                Item::Job(j) => {
+                    w.jobs.insert(j.id);
+                    for l in j.dependency_labels.iter().flatten() {
+                        w.label(l);
+                    }
+                    for q in j.hostqueueentry_set.iter().flatten() {
+                        w.hqes.insert(q.id);
+                        w.hosts.extend(q.host_id);
+                        if let Some(l) = q.meta_host.as_set() {
+                            w.label(l);
+                        }
+                    }
+                    if j.jobkeyval_set.is_some() {
+                        w.keyval_jobs.insert(j.id);
+                    }
+                    if let Some(s) = j.shard.as_set() {
+                        w.shards.insert(s.id);
+                    }
+                }
+                Item::SuiteKeyval(kv) => {
+                    w.keyval_jobs.insert(kv.job_id);
+                }
+            }
+        }
+        w
+    }
+
+    fn label(&mut self, l: &'a shard_model::Label) {
+        self.labels.insert(l.id);
+        self.label_names.extend(l.name.as_deref());
+    }
+}
+
+impl Snapshot {
+    /// Reads the existing rows that `items` touch.
+    pub(crate) async fn read(
+        db: &impl ConnectionTrait,
+        items: &[Item<'_>],
+    ) -> Result<Snapshot, StoreError> {
+        let w = Wanted::of(items);
+        let mut s = Snapshot::default();
+        s.shards = select_in::<shards::Entity, i32, _>(
+            db,
+            &w.shards,
+            shards::Column::Id,
+            [shards::Column::Id],
+        )
+        .await?
+        .into_iter()
+        .collect();
+        let label_cols = [labels::Column::Id, labels::Column::Name];
+        s.labels.extend(
+            select_in::<labels::Entity, (i32, Option<String>), _>(
+                db,
+                &w.labels,
+                labels::Column::Id,
+                label_cols,
+            )
+            .await?,
+        );
+        s.labels.extend(
+            select_in::<labels::Entity, (i32, Option<String>), _>(
+                db,
+                &w.label_names,
+                labels::Column::Name,
+                label_cols,
+            )
+            .await?,
+        );
+        let user_cols = [users::Column::Id, users::Column::Login];
+        s.users.extend(
+            select_in::<users::Entity, (i32, Option<String>), _>(
+                db,
+                &w.users,
+                users::Column::Id,
+                user_cols,
+            )
+            .await?,
+        );
+        s.users.extend(
+            select_in::<users::Entity, (i32, Option<String>), _>(
+                db,
+                &w.logins,
+                users::Column::Login,
+                user_cols,
+            )
+            .await?,
+        );
+        s.groups = select_in::<groups::Entity, i32, _>(
+            db,
+            &w.groups,
+            groups::Column::Id,
+            [groups::Column::Id],
+        )
+        .await?
+        .into_iter()
+        .collect();
+        s.group_users = links(
+            select_in::<group_users::Entity, (Option<i32>, Option<i32>), _>(
+                db,
+                &w.groups,
+                group_users::Column::AclgroupId,
+                [group_users::Column::AclgroupId, group_users::Column::UserId],
+            )
+            .await?,
+        );
+        s.hosts = select_in::<hosts::Entity, (i32, Option<bool>, Option<i32>), _>(
+            db,
+            &w.hosts,
+            hosts::Column::Id,
+            [
+                hosts::Column::Id,
+                hosts::Column::Invalid,
+                hosts::Column::ShardId,
+            ],
+        )
+        .await?
+        .into_iter()
+        .map(|(id, invalid, shard_id)| (id, HostCols { invalid, shard_id }))
+        .collect();
+        s.host_labels = links(
+            select_in::<host_labels::Entity, (Option<i32>, Option<i32>), _>(
+                db,
+                &w.host_links,
+                host_labels::Column::HostId,
+                [host_labels::Column::HostId, host_labels::Column::LabelId],
+            )
+            .await?,
+        );
+        s.host_groups = links(
+            select_in::<group_hosts::Entity, (Option<i32>, Option<i32>), _>(
+                db,
+                &w.host_links,
+                group_hosts::Column::HostId,
+                [group_hosts::Column::AclgroupId, group_hosts::Column::HostId],
+            )
+            .await?,
+        );
+        for (host, attribute, value) in select_in::<attributes::Entity, (i32, String, String), _>(
+            db,
+            &w.host_attributes,
+            attributes::Column::HostId,
+            [
+                attributes::Column::HostId,
+                attributes::Column::Attribute,
+                attributes::Column::Value,
+            ],
+        )
+        .await?
+        {
+            s.attributes
+                .entry(host)
+                .or_default()
+                .push((attribute, value));
+        }
+        s.jobs = select_in::<jobs::Entity, (i32, Option<i32>), _>(
+            db,
+            &w.jobs,
+            jobs::Column::Id,
+            [jobs::Column::Id, jobs::Column::ShardId],
+        )
+        .await?
+        .into_iter()
+        .collect();
+        s.job_labels = select_in::<job_labels::Entity, (i32, i32), _>(
+            db,
+            &w.jobs,
+            job_labels::Column::JobId,
+            [job_labels::Column::JobId, job_labels::Column::LabelId],
+        )
+        .await?
+        .into_iter()
+        .collect();
+        s.hqes = select_in::<hqes::Entity, (i32, Option<i32>, bool, Option<i32>), _>(
+            db,
+            &w.hqes,
+            hqes::Column::Id,
+            [
+                hqes::Column::Id,
+                hqes::Column::JobId,
+                hqes::Column::Aborted,
+                hqes::Column::MetaHost,
+            ],
+        )
+        .await?
+        .into_iter()
+        .map(|(id, job_id, aborted, meta_host)| {
+            (
+                id,
+                HqeCols {
+                    job_id,
+                    aborted,
+                    meta_host,
+                },
+            )
+        })
+        .collect();
+        for (job, key, value) in select_in::<keyvals::Entity, (i32, String, String), _>(
+            db,
+            &w.keyval_jobs,
+            keyvals::Column::JobId,
+            [
+                keyvals::Column::JobId,
+                keyvals::Column::Key,
+                keyvals::Column::Value,
+            ],
+        )
+        .await?
+        {
+            s.keyvals.entry(job).or_default().push((key, value));
+        }
+        Ok(s)
+    }
+}
+
+/// Link rows with both ends set (the link columns are nullable in
+/// Autotest's schema; a half-empty link links nothing).
+fn links(rows: Vec<(Option<i32>, Option<i32>)>) -> HashSet<(i32, i32)> {
+    rows.into_iter()
+        .filter_map(|(a, b)| Some((a?, b?)))
+        .collect()
+}
+
+/// `SELECT columns FROM E WHERE key IN (keys)`, one statement per chunk,
+/// ordered by id so that lists (attributes, keyvals) keep their row order.
+async fn select_in<E, T, K>(
+    db: &impl ConnectionTrait,
+    keys: &BTreeSet<K>,
+    key: E::Column,
+    columns: impl IntoIterator<Item = E::Column> + Clone,
+) -> Result<Vec<T>, StoreError>
+where
+    E: EntityTrait,
+    T: TryGetableMany + Send,
+    K: Into<Value> + Clone,
+{
+    let keys: Vec<K> = keys.iter().cloned().collect();
+    let mut rows = Vec::new();
+    for chunk in chunk::by_params(db.get_database_backend(), 1, &keys) {
+        let mut select = E::find().select_only();
+        for c in columns.clone() {
+            select = select.column(c);
+        }
+        if let Ok(id) = E::Column::from_str("id") {
+            select = select.order_by_asc(id);
+        }
+        rows.extend(
+            select
+                .filter(key.is_in(chunk.iter().cloned()))
+                .into_tuple::<T>()
+                .all(db)
+                .await
+                .context("reading existing rows")?,
+        );
+    }
+    Ok(rows)
+}

@@ -1,0 +1,38 @@
+//! sea-orm entities for the AFE tables of §9, one file per table, with
+//! exactly Autotest's table and column names.
+//!
+//! A field is an `Option` when the column is nullable in Autotest's own
+//! schema, so these entities read a database that Autotest created.
+
+pub mod afe_acl_groups;
+pub mod afe_acl_groups_hosts;
+pub mod afe_acl_groups_users;
+pub mod afe_host_attributes;
+pub mod afe_host_queue_entries;
+pub mod afe_hosts;
+pub mod afe_hosts_labels;
+pub mod afe_job_keyvals;
+pub mod afe_jobs;
+pub mod afe_jobs_dependency_labels;
+pub mod afe_labels;
+pub mod afe_shards;
+pub mod afe_shards_labels;
+pub mod afe_users;
+
+/// The entities under short names, for `use shard_store::entity::prelude::*`.
+pub mod prelude {
+    pub use super::afe_acl_groups::Entity as AclGroups;
+    pub use super::afe_acl_groups_hosts::Entity as AclGroupsHosts;
+    pub use super::afe_acl_groups_users::Entity as AclGroupsUsers;
+    pub use super::afe_host_attributes::Entity as HostAttributes;
+    pub use super::afe_host_queue_entries::Entity as HostQueueEntries;
+    pub use super::afe_hosts::Entity as Hosts;
+    pub use super::afe_hosts_labels::Entity as HostsLabels;
+    pub use super::afe_job_keyvals::Entity as JobKeyvals;
+    pub use super::afe_jobs::Entity as Jobs;
+    pub use super::afe_jobs_dependency_labels::Entity as JobsDependencyLabels;
+    pub use super::afe_labels::Entity as Labels;
+    pub use super::afe_shards::Entity as Shards;
+    pub use super::afe_shards_labels::Entity as ShardsLabels;
+    pub use super::afe_users::Entity as Users;
+}

@@ -1,0 +1,242 @@
+//! Throw-away databases on every backend, for tests (feature `testing`).
+//!
+//! SQLite always runs, in a temporary file. MariaDB/MySQL and PostgreSQL run
+//! when `SHARD_TEST_MYSQL_URL` / `SHARD_TEST_POSTGRES_URL` point at a server
+//! (e.g. `mysql://root@127.0.0.1:3306`, `postgres://postgres@127.0.0.1:5432`);
+//! otherwise their tests print that they were skipped, unless
+//! `SHARD_TEST_REQUIRE_BACKENDS=1` makes that a failure (CI sets it).
+//! Each [`TestDb`] is a uniquely named database, dropped when it goes out of
+//! scope.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sea_orm::{ConnectionTrait, Database};
+
+use crate::Store;
+
+/// A backend the tests run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite, always available.
+    Sqlite,
+    /// MariaDB or MySQL, from `SHARD_TEST_MYSQL_URL`.
+    MySql,
+    /// PostgreSQL, from `SHARD_TEST_POSTGRES_URL`.
+    Postgres,
+}
+
+impl Backend {
+    /// The environment variable naming this backend's server, if any.
+    pub fn env_var(self) -> Option<&'static str> {
+        match self {
+            Backend::Sqlite => None,
+            Backend::MySql => Some("SHARD_TEST_MYSQL_URL"),
+            Backend::Postgres => Some("SHARD_TEST_POSTGRES_URL"),
+        }
+    }
+}
+
+/// A fresh database that is dropped (or deleted) when this value drops.
+pub struct TestDb {
+    /// The store, connected to the test database.
+    pub store: Store,
+    url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    File(PathBuf),
+    Drop {
+        backend: Backend,
+        admin_url: String,
+        name: String,
+    },
+}
+
+impl TestDb {
+    /// A fresh database with the AFE schema, or `None` (with a note on
+    /// stderr) when the backend is not configured here.
+    ///
+    /// # Panics
+    /// When the backend is configured but unusable, or is required by
+    /// `SHARD_TEST_REQUIRE_BACKENDS` but not configured.
+    pub async fn migrated(backend: Backend) -> Option<TestDb> {
+        let db = TestDb::empty(backend).await?;
+        if let Err(e) = db.store.migrate().await {
+            panic!("cannot migrate the {backend:?} test database: {e}");
+        }
+        Some(db)
+    }
+
+    /// A fresh, empty database (no tables), or `None` when the backend is
+    /// not configured here. See [`TestDb::migrated`].
+    ///
+    /// # Panics
+    /// As [`TestDb::migrated`].
+    pub async fn empty(backend: Backend) -> Option<TestDb> {
+        let name = unique_name();
+        let (url, cleanup) = match backend {
+            Backend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("{name}.db"));
+                (
+                    format!("sqlite://{}?mode=rwc", path.display()),
+                    Cleanup::File(path),
+                )
+            }
+            Backend::MySql | Backend::Postgres => {
+                let server = server_url(backend)?;
+                let (admin_url, url) = match backend {
+                    Backend::MySql => (format!("{server}/"), format!("{server}/{name}")),
+                    _ => (format!("{server}/postgres"), format!("{server}/{name}")),
+                };
+                let create = match backend {
+                    Backend::MySql => format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"),
+                    _ => format!("CREATE DATABASE {name}"),
+                };
+                let admin = Database::connect(&admin_url).await.unwrap_or_else(|e| {
+                    panic!("cannot reach the {backend:?} test server at {admin_url}: {e}")
+                });
+                if let Err(e) = admin.execute_unprepared(&create).await {
+                    panic!("cannot create test database {name}: {e}");
+                }
+                let _ = admin.close().await;
+                let cleanup = Cleanup::Drop {
+                    backend,
+                    admin_url,
+                    name,
+                };
+                (url, cleanup)
+            }
+        };
+        let store = match Store::connect(&url).await {
+            Ok(store) => store,
+            Err(e) => panic!("cannot connect to test database {url}: {e}"),
+        };
+        Some(TestDb {
+            store,
+            url,
+            cleanup,
+        })
+    }
+
+    /// The URL of this database.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::File(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut p = path.clone().into_os_string();
+                    p.push(suffix);
+                    let _ = std::fs::remove_file(p);
+                }
+            }
+            Cleanup::Drop {
+                backend,
+                admin_url,
+                name,
+            } => {
+                let sql = match backend {
+                    Backend::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                    _ => format!("DROP DATABASE IF EXISTS {name}"),
+                };
+                let store = self.store.clone();
+                let admin_url = admin_url.clone();
+                // Drop runs inside the test's runtime, which cannot be
+                // blocked on; a short-lived runtime on its own thread can.
+                let dropped = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|e| e.to_string())?;
+                    rt.block_on(async move {
+                        let _ = store.close().await;
+                        let admin = Database::connect(&admin_url)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        admin
+                            .execute_unprepared(&sql)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        let _ = admin.close().await;
+                        Ok::<_, String>(())
+                    })
+                })
+                .join();
+                if let Ok(Err(e)) | Err(e) = dropped.map_err(|_| "panicked".to_owned()) {
+                    eprintln!("warning: could not drop test database {name}: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// The server URL for a backend (without a database path), or `None` when
+/// it is not configured and not required.
+fn server_url(backend: Backend) -> Option<String> {
+    let var = backend.env_var()?;
+    match std::env::var(var) {
+        Ok(url) if !url.trim().is_empty() => {
+            let url = url.trim().trim_end_matches('/');
+            // Keep scheme://authority; a database path in the variable is
+            // ignored because every test makes its own database.
+            let authority_end = url
+                .find("://")
+                .and_then(|i| url[i + 3..].find('/').map(|j| i + 3 + j))
+                .unwrap_or(url.len());
+            Some(url[..authority_end].to_owned())
+        }
+        _ if std::env::var("SHARD_TEST_REQUIRE_BACKENDS").as_deref() == Ok("1") => {
+            panic!("{var} is not set but SHARD_TEST_REQUIRE_BACKENDS=1 requires {backend:?}")
+        }
+        _ => {
+            eprintln!("skipped: {var} is not set, so this {backend:?} test does not run here");
+            None
+        }
+    }
+}
+
+fn unique_name() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "shard_test_{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        nanos % 1_000_000
+    )
+}
+
+/// Generates one `#[tokio::test]` per backend for each listed
+/// `async fn name(db: TestDb)`, in modules `sqlite`, `mysql` and `postgres`
+/// so the backend shows in every test's name.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        $crate::backend_tests!(@backend sqlite, Sqlite, $($name),*);
+        $crate::backend_tests!(@backend mysql, MySql, $($name),*);
+        $crate::backend_tests!(@backend postgres, Postgres, $($name),*);
+    };
+    (@backend $module:ident, $backend:ident, $($name:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let backend = $crate::testing::Backend::$backend;
+                    if let Some(db) = $crate::testing::TestDb::migrated(backend).await {
+                        super::$name(db).await;
+                    }
+                }
+            )*
+        }
+    };
+}
