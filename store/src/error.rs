@@ -52,7 +52,8 @@ impl<T> Context<T> for Result<T, DbErr> {
 }
 
 /// Whether a failed statement was caused by the data it wrote (a constraint,
-/// a value the column refuses) rather than by the database being unwell.
+/// a value the column refuses) rather than by the database being unwell or
+/// misconfigured (gone away, locked, out of space, permission denied).
 ///
 /// Only the former may be pinned on a record and isolated; anything else
 /// must fail the heartbeat, or a server that went away mid-apply would get
@@ -65,34 +66,27 @@ pub(crate) fn is_record_error(err: &DbErr) -> bool {
     let sea_orm::sqlx::Error::Database(db) = &**e else {
         return false;
     };
-    let code = db.code().unwrap_or_default();
+    let state = db.code().unwrap_or_default();
     if db
         .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
         .is_some()
     {
         // SQLITE_TOOBIG, SQLITE_CONSTRAINT, SQLITE_MISMATCH, SQLITE_RANGE,
         // compared on the primary code (the low byte of an extended code).
-        let primary = code.parse::<i32>().unwrap_or(0) & 0xff;
-        return matches!(primary, 18 | 19 | 20 | 25);
+        let code = state.parse::<i32>().unwrap_or(0);
+        return matches!(code & 0xff, 18 | 19 | 20 | 25);
     }
-    if db
-        .try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>()
-        .is_some()
-    {
-        let transient = [
-            "1021", "1028", "1037", "1038", "1040", "1053", "1114", "1180", "1181", "1205", "1213",
-            "1290", "1317", "1927", "2006", "2013", "3024",
-        ];
-        return !transient.contains(&code.as_ref());
+    let class = state.get(..2).unwrap_or_default();
+    if let Some(mysql) = db.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>() {
+        // SQLSTATE classes 22 (data) and 23 (integrity), a trigger's SIGNAL
+        // (45), and the "general error" numbers that are about a value:
+        // 1366 incorrect string value (say, for a latin1 column), 1300
+        // invalid character string, 3988 conversion failed.
+        return matches!(class, "22" | "23" | "45") || matches!(mysql.number(), 1366 | 1300 | 3988);
     }
-    // PostgreSQL: SQLSTATE classes of connection, transaction rollback
-    // (deadlocks, serialization), resources, locks, operator intervention
-    // and internal errors are the server's trouble, not the record's.
-    let class = code.get(..2).unwrap_or_default();
-    !matches!(
-        class,
-        "08" | "25" | "40" | "53" | "54" | "55" | "57" | "58" | "XX"
-    )
+    // PostgreSQL: data exceptions (22), integrity violations (23) and a
+    // trigger's RAISE (P0).
+    matches!(class, "22" | "23" | "P0")
 }
 
 /// Replaces the password of a database URL by `***`, for messages and logs.

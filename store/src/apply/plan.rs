@@ -273,6 +273,7 @@ type Reason = String;
 impl<'a> State<'a> {
     fn shard(&mut self, s: &'a Shard) -> Result<(), Reason> {
         if !self.shards.contains(&s.id) {
+            validate::id("afe_shards", s.id)?;
             validate::varchar("afe_shards.hostname", Some(&s.hostname), NAME)?;
             self.shards.insert(s.id, Slot::New(s));
         }
@@ -283,6 +284,7 @@ impl<'a> State<'a> {
         if self.labels.contains(&l.id) {
             return Ok(());
         }
+        validate::id("afe_labels", l.id)?;
         validate::varchar("afe_labels.name", l.name.as_deref(), LABEL_NAME)?;
         validate::varchar("afe_labels.kernel_config", l.kernel_config.as_deref(), NAME)?;
         if let Some(name) = &l.name {
@@ -306,6 +308,7 @@ impl<'a> State<'a> {
         {
             return Ok(());
         }
+        validate::id("afe_users", u.id)?;
         validate::varchar("afe_users.login", u.login.as_deref(), NAME)?;
         if let Some(login) = &u.login
             && let Some(&other) = self.logins.get(login)
@@ -337,6 +340,7 @@ impl<'a> State<'a> {
 
     fn group(&mut self, g: &'a AclGroup) -> Result<(), Reason> {
         if !self.groups.contains(&g.id) {
+            validate::id("afe_acl_groups", g.id)?;
             validate::varchar("afe_acl_groups.name", g.name.as_deref(), NAME)?;
             validate::varchar("afe_acl_groups.description", g.description.as_deref(), NAME)?;
             self.groups.insert(g.id, Slot::New(g));
@@ -355,6 +359,7 @@ impl<'a> State<'a> {
                 ..existing
             },
             None => {
+                validate::id("afe_hosts", h.id)?;
                 validate::varchar("afe_hosts.hostname", h.hostname.as_deref(), NAME)?;
                 validate::varchar("afe_hosts.status", h.status.as_deref(), NAME)?;
                 validate::text("afe_hosts.lock_reason", h.lock_reason.as_deref())?;
@@ -402,6 +407,7 @@ impl<'a> State<'a> {
         let mut state = match self.jobs.get(&j.id) {
             Some(&existing) => existing,
             None => {
+                validate::id("afe_jobs", j.id)?;
                 validate::varchar("afe_jobs.owner", j.owner.as_deref(), NAME)?;
                 validate::varchar("afe_jobs.name", j.name.as_deref(), NAME)?;
                 validate::text("afe_jobs.control_file", j.control_file.as_deref())?;
@@ -449,6 +455,7 @@ impl<'a> State<'a> {
                 ..existing
             },
             None => {
+                validate::id("afe_host_queue_entries", q.id)?;
                 validate::varchar("afe_host_queue_entries.status", q.status.as_deref(), NAME)?;
                 let subdir = Some(q.execution_subdir.as_str());
                 validate::varchar("afe_host_queue_entries.execution_subdir", subdir, NAME)?;

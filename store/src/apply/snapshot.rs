@@ -146,27 +146,22 @@ impl Snapshot {
         items: &[Item<'_>],
     ) -> Result<Snapshot, StoreError> {
         let w = Wanted::of(items);
-        let mut s = Snapshot::default();
-        s.shards = select_in::<shards::Entity, i32, _>(
+        let shards = select_in::<shards::Entity, i32, _>(
             db,
             &w.shards,
             shards::Column::Id,
             [shards::Column::Id],
         )
-        .await?
-        .into_iter()
-        .collect();
+        .await?;
         let label_cols = [labels::Column::Id, labels::Column::Name];
-        s.labels.extend(
-            select_in::<labels::Entity, (i32, Option<String>), _>(
-                db,
-                &w.labels,
-                labels::Column::Id,
-                label_cols,
-            )
-            .await?,
-        );
-        s.labels.extend(
+        let mut labels_by_id = select_in::<labels::Entity, (i32, Option<String>), _>(
+            db,
+            &w.labels,
+            labels::Column::Id,
+            label_cols,
+        )
+        .await?;
+        labels_by_id.extend(
             select_in::<labels::Entity, (i32, Option<String>), _>(
                 db,
                 &w.label_names,
@@ -176,16 +171,14 @@ impl Snapshot {
             .await?,
         );
         let user_cols = [users::Column::Id, users::Column::Login];
-        s.users.extend(
-            select_in::<users::Entity, (i32, Option<String>), _>(
-                db,
-                &w.users,
-                users::Column::Id,
-                user_cols,
-            )
-            .await?,
-        );
-        s.users.extend(
+        let mut users_by_id = select_in::<users::Entity, (i32, Option<String>), _>(
+            db,
+            &w.users,
+            users::Column::Id,
+            user_cols,
+        )
+        .await?;
+        users_by_id.extend(
             select_in::<users::Entity, (i32, Option<String>), _>(
                 db,
                 &w.logins,
@@ -194,57 +187,42 @@ impl Snapshot {
             )
             .await?,
         );
-        s.groups = select_in::<groups::Entity, i32, _>(
+        let groups = select_in::<groups::Entity, i32, _>(
             db,
             &w.groups,
             groups::Column::Id,
             [groups::Column::Id],
         )
-        .await?
-        .into_iter()
-        .collect();
-        s.group_users = links(
-            select_in::<group_users::Entity, (Option<i32>, Option<i32>), _>(
-                db,
-                &w.groups,
-                group_users::Column::AclgroupId,
-                [group_users::Column::AclgroupId, group_users::Column::UserId],
-            )
-            .await?,
-        );
-        s.hosts = select_in::<hosts::Entity, (i32, Option<bool>, Option<i32>), _>(
+        .await?;
+        let group_users = select_in::<group_users::Entity, (Option<i32>, Option<i32>), _>(
+            db,
+            &w.groups,
+            group_users::Column::AclgroupId,
+            [group_users::Column::AclgroupId, group_users::Column::UserId],
+        )
+        .await?;
+        let hosts = select_in::<hosts::Entity, (i32, Option<bool>, Option<i32>), _>(
             db,
             &w.hosts,
             hosts::Column::Id,
-            [
-                hosts::Column::Id,
-                hosts::Column::Invalid,
-                hosts::Column::ShardId,
-            ],
+            [hosts::Column::Id, hosts::Column::Invalid, hosts::Column::ShardId],
         )
-        .await?
-        .into_iter()
-        .map(|(id, invalid, shard_id)| (id, HostCols { invalid, shard_id }))
-        .collect();
-        s.host_labels = links(
-            select_in::<host_labels::Entity, (Option<i32>, Option<i32>), _>(
-                db,
-                &w.host_links,
-                host_labels::Column::HostId,
-                [host_labels::Column::HostId, host_labels::Column::LabelId],
-            )
-            .await?,
-        );
-        s.host_groups = links(
-            select_in::<group_hosts::Entity, (Option<i32>, Option<i32>), _>(
-                db,
-                &w.host_links,
-                group_hosts::Column::HostId,
-                [group_hosts::Column::AclgroupId, group_hosts::Column::HostId],
-            )
-            .await?,
-        );
-        for (host, attribute, value) in select_in::<attributes::Entity, (i32, String, String), _>(
+        .await?;
+        let host_labels = select_in::<host_labels::Entity, (Option<i32>, Option<i32>), _>(
+            db,
+            &w.host_links,
+            host_labels::Column::HostId,
+            [host_labels::Column::HostId, host_labels::Column::LabelId],
+        )
+        .await?;
+        let host_groups = select_in::<group_hosts::Entity, (Option<i32>, Option<i32>), _>(
+            db,
+            &w.host_links,
+            group_hosts::Column::HostId,
+            [group_hosts::Column::AclgroupId, group_hosts::Column::HostId],
+        )
+        .await?;
+        let attributes = select_in::<attributes::Entity, (i32, String, String), _>(
             db,
             &w.host_attributes,
             attributes::Column::HostId,
@@ -254,32 +232,22 @@ impl Snapshot {
                 attributes::Column::Value,
             ],
         )
-        .await?
-        {
-            s.attributes
-                .entry(host)
-                .or_default()
-                .push((attribute, value));
-        }
-        s.jobs = select_in::<jobs::Entity, (i32, Option<i32>), _>(
+        .await?;
+        let jobs = select_in::<jobs::Entity, (i32, Option<i32>), _>(
             db,
             &w.jobs,
             jobs::Column::Id,
             [jobs::Column::Id, jobs::Column::ShardId],
         )
-        .await?
-        .into_iter()
-        .collect();
-        s.job_labels = select_in::<job_labels::Entity, (i32, i32), _>(
+        .await?;
+        let job_labels = select_in::<job_labels::Entity, (i32, i32), _>(
             db,
             &w.jobs,
             job_labels::Column::JobId,
             [job_labels::Column::JobId, job_labels::Column::LabelId],
         )
-        .await?
-        .into_iter()
-        .collect();
-        s.hqes = select_in::<hqes::Entity, (i32, Option<i32>, bool, Option<i32>), _>(
+        .await?;
+        let hqes = select_in::<hqes::Entity, (i32, Option<i32>, bool, Option<i32>), _>(
             db,
             &w.hqes,
             hqes::Column::Id,
@@ -290,35 +258,52 @@ impl Snapshot {
                 hqes::Column::MetaHost,
             ],
         )
-        .await?
-        .into_iter()
-        .map(|(id, job_id, aborted, meta_host)| {
-            (
-                id,
-                HqeCols {
-                    job_id,
-                    aborted,
-                    meta_host,
-                },
-            )
-        })
-        .collect();
-        for (job, key, value) in select_in::<keyvals::Entity, (i32, String, String), _>(
+        .await?;
+        let keyvals = select_in::<keyvals::Entity, (i32, String, String), _>(
             db,
             &w.keyval_jobs,
             keyvals::Column::JobId,
-            [
-                keyvals::Column::JobId,
-                keyvals::Column::Key,
-                keyvals::Column::Value,
-            ],
+            [keyvals::Column::JobId, keyvals::Column::Key, keyvals::Column::Value],
         )
-        .await?
-        {
-            s.keyvals.entry(job).or_default().push((key, value));
-        }
-        Ok(s)
+        .await?;
+        Ok(Snapshot {
+            shards: shards.into_iter().collect(),
+            labels: labels_by_id.into_iter().collect(),
+            users: users_by_id.into_iter().collect(),
+            groups: groups.into_iter().collect(),
+            group_users: links(group_users),
+            hosts: hosts
+                .into_iter()
+                .map(|(id, invalid, shard_id)| (id, HostCols { invalid, shard_id }))
+                .collect(),
+            host_labels: links(host_labels),
+            host_groups: links(host_groups),
+            attributes: grouped(attributes),
+            jobs: jobs.into_iter().collect(),
+            job_labels: job_labels.into_iter().collect(),
+            hqes: hqes
+                .into_iter()
+                .map(|(id, job_id, aborted, meta_host)| {
+                    let cols = HqeCols {
+                        job_id,
+                        aborted,
+                        meta_host,
+                    };
+                    (id, cols)
+                })
+                .collect(),
+            keyvals: grouped(keyvals),
+        })
     }
+}
+
+/// `(owner, name, value)` rows as each owner's ordered list.
+fn grouped(rows: Vec<(i32, String, String)>) -> HashMap<i32, Vec<(String, String)>> {
+    let mut map: HashMap<i32, Vec<(String, String)>> = HashMap::new();
+    for (owner, name, value) in rows {
+        map.entry(owner).or_default().push((name, value));
+    }
+    map
 }
 
 /// Link rows with both ends set (the link columns are nullable in

@@ -4,6 +4,16 @@
 
 use crate::schema::TEXT_BYTES;
 
+/// A master id written explicitly into an auto-increment key. AFE ids are
+/// positive; MySQL would silently replace an id of 0 by a fresh one.
+pub(crate) fn id(table: &str, id: i32) -> Result<(), String> {
+    if id > 0 {
+        Ok(())
+    } else {
+        Err(format!("`{table}.id` is {id}; ids must be positive"))
+    }
+}
+
 /// A `varchar(max)` column: `max` characters, as MySQL and PostgreSQL count.
 pub(crate) fn varchar(column: &str, value: Option<&str>, max: u32) -> Result<(), String> {
     let Some(value) = value else {
