@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::header::{ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Uri};
 use http_body_util::Full;
+use hyper::body::Body;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -61,10 +62,12 @@ pub struct Reply<R> {
 
 impl AfeClient {
     /// A client for `config`; fails when the endpoint is not an http(s) URL,
-    /// the user is not a valid header value, or the extra CA file is unusable.
+    /// a duration or the size limit is zero, the user is not a valid header
+    /// value, or the extra CA file is unusable.
     pub fn new(config: RpcConfig) -> Result<Self, RpcError> {
         let endpoint = config.endpoint();
         check_endpoint(&endpoint)?;
+        check_limits(&config)?;
         let authorization =
             HeaderValue::from_str(&config.user).map_err(|error| RpcError::Config {
                 // The value itself stays out of the message: it is a credential.
@@ -203,12 +206,12 @@ impl AfeClient {
             .await
             .map_err(|error| RpcError::connection(url, Box::new(error)))?;
         let (parts, body) = response.into_parts();
-        let encoding = Encoding::from_headers(&parts.headers)
-            .map_err(|what| RpcError::invalid(url, what, b""))?;
+        let encoding = Encoding::from_headers(&parts.headers);
 
         if !parts.status.is_success() {
             // The body only serves the excerpt: a broken one leaves it empty.
-            let start = body::collect(body, encoding, ERROR_BODY_LIMIT)
+            let readable = encoding.unwrap_or(Encoding::Identity);
+            let start = body::collect(body, readable, ERROR_BODY_LIMIT)
                 .await
                 .map(|collected| collected.bytes)
                 .unwrap_or_default();
@@ -219,6 +222,11 @@ impl AfeClient {
             });
         }
 
+        let encoding = encoding.map_err(|what| RpcError::invalid(url, what, b""))?;
+        // A declared length over the limit fails before reading anything.
+        if body.size_hint().lower() > self.max_response_bytes {
+            return Err(self.over_limit(url, b""));
+        }
         let collected = body::collect(body, encoding, self.max_response_bytes)
             .await
             .map_err(|error| match error {
@@ -228,11 +236,7 @@ impl AfeClient {
                 }
             })?;
         if collected.over_limit {
-            let what = format!(
-                "body over max_response_bytes ({} bytes)",
-                self.max_response_bytes
-            );
-            return Err(RpcError::invalid(url, what, &collected.bytes));
+            return Err(self.over_limit(url, &collected.bytes));
         }
         let bytes = collected.bytes;
         let raw = match envelope::parse(&bytes) {
@@ -250,6 +254,15 @@ impl AfeClient {
         let result =
             envelope::decode_result(raw).map_err(|what| RpcError::invalid(url, what, &bytes))?;
         Ok((result, bytes.len() as u64))
+    }
+
+    /// The error for a body longer than `max_response_bytes`.
+    fn over_limit(&self, url: &str, start: &[u8]) -> RpcError {
+        let what = format!(
+            "body over max_response_bytes ({} bytes)",
+            self.max_response_bytes
+        );
+        RpcError::invalid(url, what, start)
     }
 }
 
@@ -284,6 +297,24 @@ fn check_endpoint(endpoint: &str) -> Result<(), RpcError> {
         return Err(invalid("has a query; the method goes there".to_owned()));
     }
     Ok(())
+}
+
+/// Checks that every duration and the size limit is positive: a zero delay
+/// would retry in a busy loop, a zero budget or limit could never succeed.
+fn check_limits(config: &RpcConfig) -> Result<(), RpcError> {
+    let zero = [
+        ("rpc_delay_sec", config.delay.is_zero()),
+        ("rpc_timeout_min", config.budget.is_zero()),
+        ("rpc_request_timeout_sec", config.request_timeout.is_zero()),
+        ("max_response_bytes", config.max_response_bytes == 0),
+    ];
+    match zero.into_iter().find(|(_, is_zero)| *is_zero) {
+        Some((key, _)) => Err(RpcError::Config {
+            what: format!("{key} must be positive"),
+            source: None,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// `method` for a query string: RFC 3986 unreserved characters pass, every
@@ -331,6 +362,23 @@ mod tests {
             error.is_some_and(|error| !error.to_string().contains("line")),
             "the error must not quote the user"
         );
+    }
+
+    #[tokio::test]
+    async fn new_rejects_zero_limits_naming_the_key() {
+        let config = RpcConfig {
+            budget: Duration::ZERO,
+            ..RpcConfig::new("afe")
+        };
+        let error = AfeClient::new(config).err();
+        assert!(error.is_some_and(|error| error.to_string().contains("rpc_timeout_min")));
+        let config = RpcConfig {
+            delay: Duration::from_millis(50),
+            max_response_bytes: 0,
+            ..RpcConfig::new("afe")
+        };
+        let error = AfeClient::new(config).err();
+        assert!(error.is_some_and(|error| error.to_string().contains("max_response_bytes")));
     }
 
     #[tokio::test]
