@@ -89,7 +89,11 @@ where
         wire_bytes = wire_bytes.saturating_add(data.len() as u64);
         let written = decoder.write_all(&data);
         if wire_bytes > limit || decoder.sink().over_limit {
-            return Ok(decoder.into_collected());
+            // Over on the wire while the decoded part still fits is over too.
+            return Ok(Collected {
+                over_limit: true,
+                ..decoder.into_collected()
+            });
         }
         if let Err(error) = written {
             return Err(ReadError::Gzip(error, decoder.into_collected().bytes));
@@ -273,6 +277,26 @@ mod tests {
         assert!(packed.len() < 1000);
         let cut = read(Chunks::of(&packed, 100), Encoding::Gzip, 50_000).await?;
         assert_eq!((cut.bytes.len(), cut.over_limit), (50_000, true));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn stops_at_the_limit_on_the_wire_too() -> TestResult {
+        // Incompressible bytes: the gzip stream is longer than what it decodes to.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let data: Vec<u8> = (0..1000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state.to_le_bytes()[0]
+            })
+            .collect();
+        let packed = gzip(&data)?;
+        assert!(packed.len() > 1010, "{}", packed.len());
+        let cut = read(Chunks::of(&packed, 100), Encoding::Gzip, 1010).await?;
+        assert!(cut.over_limit);
+        assert!(cut.bytes.len() <= 1000);
         Ok(())
     }
 
