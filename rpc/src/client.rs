@@ -172,7 +172,8 @@ impl AfeClient {
                 attempt = attempts,
                 failure_type = error.kind().as_str(),
                 retry_in = ?sleep,
-                "AFE call failed, retrying: {error}"
+                error = %error,
+                "AFE call failed; retrying"
             );
             tokio::select! {
                 biased;
