@@ -45,12 +45,10 @@ pub fn config(server: &str) -> RpcConfig {
     }
 }
 
-/// The path of a fixture of the spec (`shared/spec/fixtures`).
-pub fn fixture(name: &str) -> String {
-    format!(
-        "{}/../../shared/spec/fixtures/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    )
+/// The path of a fixture of the spec (`shared/spec/fixtures`, found
+/// wherever the clone sits).
+pub fn fixture(name: &str) -> std::path::PathBuf {
+    shard_model::testing::fixtures_dir().join(name)
 }
 
 /// A fixture, parsed.
