@@ -205,7 +205,11 @@ impl Snapshot {
             db,
             &w.hosts,
             hosts::Column::Id,
-            [hosts::Column::Id, hosts::Column::Invalid, hosts::Column::ShardId],
+            [
+                hosts::Column::Id,
+                hosts::Column::Invalid,
+                hosts::Column::ShardId,
+            ],
         )
         .await?;
         let host_labels = select_in::<host_labels::Entity, (Option<i32>, Option<i32>), _>(
@@ -263,7 +267,11 @@ impl Snapshot {
             db,
             &w.keyval_jobs,
             keyvals::Column::JobId,
-            [keyvals::Column::JobId, keyvals::Column::Key, keyvals::Column::Value],
+            [
+                keyvals::Column::JobId,
+                keyvals::Column::Key,
+                keyvals::Column::Value,
+            ],
         )
         .await?;
         Ok(Snapshot {
