@@ -3,7 +3,7 @@
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     TransactionSession, TransactionTrait,
 };
 
@@ -72,10 +72,14 @@ where
             .exec(&txn)
             .await
             .context("removing attributes of incorrect hosts")?;
+        // An entry whose `complete` is NULL is not complete either.
+        let incomplete = Condition::any()
+            .add(hqes::Column::Complete.eq(false))
+            .add(hqes::Column::Complete.is_null());
         hqes::Entity::update_many()
             .col_expr(hqes::Column::Aborted, Expr::value(true))
             .filter(hqes::Column::HostId.is_in(ids()))
-            .filter(hqes::Column::Complete.eq(false))
+            .filter(incomplete)
             .exec(&txn)
             .await
             .context("aborting entries of incorrect hosts")?;

@@ -1,0 +1,539 @@
+//! The queries behind one heartbeat packet (§3, §7 steps 1 and 3), on every backend.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter,
+};
+use serde_json::json;
+use shard_model::{HeartbeatResponse, Hqe, Job};
+use shard_store::entity::prelude::*;
+use shard_store::entity::{afe_host_queue_entries, afe_hosts, afe_jobs, afe_shards};
+use shard_store::testing::TestDb;
+use shard_store::{
+    KnownHosts, jobs_to_upload, known_hosts, known_job_ids, mark_uploaded, shard_id_by_hostname,
+};
+
+shard_store::backend_tests!(
+    known_job_ids_lists_jobs_with_an_incomplete_entry_ascending,
+    known_job_ids_lists_a_job_with_two_incomplete_entries_once,
+    known_job_ids_leaves_out_a_job_whose_entries_are_all_complete,
+    known_job_ids_keeps_a_job_with_one_entry_still_incomplete,
+    known_job_ids_does_not_count_an_entry_whose_complete_is_null,
+    known_hosts_lists_ids_ascending_with_their_statuses,
+    known_hosts_leaves_out_invalid_hosts,
+    known_hosts_leaves_out_a_host_whose_invalid_is_null,
+    jobs_to_upload_takes_an_unassigned_job_with_a_complete_entry,
+    jobs_to_upload_skips_a_complete_job_still_assigned_to_a_shard,
+    jobs_to_upload_skips_an_unassigned_job_without_a_complete_entry,
+    jobs_to_upload_takes_the_oldest_ids_up_to_the_limit,
+    jobs_to_upload_takes_the_rest_once_the_first_ones_are_marked,
+    jobs_to_upload_returns_every_entry_of_exactly_those_jobs,
+    jobs_to_upload_writes_a_job_in_the_upload_shape,
+    jobs_to_upload_writes_an_entry_in_the_upload_shape,
+    mark_uploaded_sets_the_shard_of_exactly_those_jobs,
+    mark_uploaded_without_a_shard_changes_nothing,
+    shard_id_by_hostname_finds_the_row_by_hostname,
+    shard_id_by_hostname_is_none_for_an_unknown_hostname,
+    shard_id_by_hostname_takes_the_lowest_id_of_rows_sharing_a_hostname,
+    packet_statements_do_not_grow_with_known_jobs,
+    packet_statements_do_not_grow_with_jobs_to_upload,
+);
+
+// ---------------------------------------------------------------------------
+// Setting up the states the master and the scheduler create.
+
+/// Applies `response` and checks that every record landed.
+async fn fill(conn: &DatabaseConnection, response: &HeartbeatResponse) {
+    let report = shard_store::apply(conn, response).await.unwrap();
+    assert_eq!(report.rejected, vec![]);
+}
+
+/// A job whose entries are `entries`.
+fn job_with(id: i32, entries: Vec<Hqe>) -> Job {
+    Job {
+        hostqueueentry_set: Some(entries),
+        ..job(id)
+    }
+}
+
+/// The scheduler finishing entries.
+async fn complete(conn: &impl ConnectionTrait, hqe_ids: &[i32]) {
+    HostQueueEntries::update_many()
+        .col_expr(afe_host_queue_entries::Column::Complete, Expr::value(true))
+        .col_expr(afe_host_queue_entries::Column::Active, Expr::value(false))
+        .col_expr(
+            afe_host_queue_entries::Column::Status,
+            Expr::value("Completed"),
+        )
+        .filter(afe_host_queue_entries::Column::Id.is_in(hqe_ids.iter().copied()))
+        .exec(conn)
+        .await
+        .unwrap();
+}
+
+/// Jobs' `shard_id` set to NULL, as for finished jobs waiting for upload.
+async fn unassign(conn: &impl ConnectionTrait, job_ids: &[i32]) {
+    Jobs::update_many()
+        .col_expr(afe_jobs::Column::ShardId, Expr::value(Option::<i32>::None))
+        .filter(afe_jobs::Column::Id.is_in(job_ids.iter().copied()))
+        .exec(conn)
+        .await
+        .unwrap();
+}
+
+/// Jobs `ids` (each with its one entry `id * 10`) finished and unassigned:
+/// waiting for upload.
+async fn fill_waiting(conn: &DatabaseConnection, ids: &[i32]) {
+    fill(
+        conn,
+        &response(vec![], ids.iter().map(|&id| job(id)).collect(), vec![]),
+    )
+    .await;
+    let entries: Vec<i32> = ids.iter().map(|id| id * 10).collect();
+    complete(conn, &entries).await;
+    unassign(conn, ids).await;
+}
+
+async fn insert_shard(conn: &impl ConnectionTrait, id: i32, hostname: &str) {
+    afe_shards::ActiveModel {
+        id: ActiveValue::Set(id),
+        hostname: ActiveValue::Set(hostname.to_owned()),
+    }
+    .insert(conn)
+    .await
+    .unwrap();
+}
+
+async fn shard_ids(conn: &impl ConnectionTrait) -> Vec<(i32, Option<i32>)> {
+    let mut ids = Vec::new();
+    for id in job_ids(conn).await {
+        ids.push((id, job_row(conn, id).await.shard_id));
+    }
+    ids
+}
+
+fn ids_of(jobs: &[Job]) -> Vec<i32> {
+    jobs.iter().map(|j| j.id).collect()
+}
+
+// ---------------------------------------------------------------------------
+// known_job_ids
+
+async fn known_job_ids_lists_jobs_with_an_incomplete_entry_ascending(db: TestDb) {
+    let conn = db.store.connection();
+    fill(
+        conn,
+        &response(vec![], vec![job(9), job(3), job(5)], vec![]),
+    )
+    .await;
+
+    assert_eq!(known_job_ids(conn).await.unwrap(), vec![3, 5, 9]);
+}
+
+async fn known_job_ids_lists_a_job_with_two_incomplete_entries_once(db: TestDb) {
+    let conn = db.store.connection();
+    let job4 = job_with(4, vec![hqe(40, None), hqe(41, None)]);
+    fill(conn, &response(vec![], vec![job4, job(6)], vec![])).await;
+
+    assert_eq!(known_job_ids(conn).await.unwrap(), vec![4, 6]);
+}
+
+async fn known_job_ids_leaves_out_a_job_whose_entries_are_all_complete(db: TestDb) {
+    let conn = db.store.connection();
+    let job4 = job_with(4, vec![hqe(40, None), hqe(41, None)]);
+    fill(conn, &response(vec![], vec![job4, job(6)], vec![])).await;
+    complete(conn, &[40]).await;
+    complete(conn, &[41]).await;
+
+    assert_eq!(known_job_ids(conn).await.unwrap(), vec![6]);
+}
+
+async fn known_job_ids_keeps_a_job_with_one_entry_still_incomplete(db: TestDb) {
+    let conn = db.store.connection();
+    let job4 = job_with(4, vec![hqe(40, None), hqe(41, None)]);
+    fill(conn, &response(vec![], vec![job4], vec![])).await;
+    complete(conn, &[40]).await;
+
+    assert_eq!(known_job_ids(conn).await.unwrap(), vec![4]);
+}
+
+async fn known_job_ids_does_not_count_an_entry_whose_complete_is_null(db: TestDb) {
+    let conn = db.store.connection();
+    let unknown = Hqe {
+        complete: None,
+        ..hqe(40, None)
+    };
+    fill(
+        conn,
+        &response(vec![], vec![job_with(4, vec![unknown])], vec![]),
+    )
+    .await;
+    assert_eq!(hqe_row(conn, 40).await.complete, None);
+
+    assert_eq!(known_job_ids(conn).await.unwrap(), Vec::<i32>::new());
+}
+
+// ---------------------------------------------------------------------------
+// known_hosts
+
+async fn set_host_status(conn: &impl ConnectionTrait, id: i32, status: &str) {
+    Hosts::update_many()
+        .col_expr(afe_hosts::Column::Status, Expr::value(status))
+        .filter(afe_hosts::Column::Id.eq(id))
+        .exec(conn)
+        .await
+        .unwrap();
+}
+
+async fn set_host_invalid(conn: &impl ConnectionTrait, id: i32, invalid: Option<bool>) {
+    Hosts::update_many()
+        .col_expr(afe_hosts::Column::Invalid, Expr::value(invalid))
+        .filter(afe_hosts::Column::Id.eq(id))
+        .exec(conn)
+        .await
+        .unwrap();
+}
+
+async fn known_hosts_lists_ids_ascending_with_their_statuses(db: TestDb) {
+    let conn = db.store.connection();
+    fill(
+        conn,
+        &response(vec![host(3), host(1), host(2)], vec![], vec![]),
+    )
+    .await;
+    set_host_status(conn, 1, "Repairing").await;
+    set_host_status(conn, 3, "Running").await;
+
+    assert_eq!(
+        known_hosts(conn).await.unwrap(),
+        KnownHosts {
+            ids: vec![1, 2, 3],
+            statuses: vec![
+                Some("Repairing".to_owned()),
+                Some("Ready".to_owned()),
+                Some("Running".to_owned()),
+            ],
+        }
+    );
+}
+
+async fn known_hosts_leaves_out_invalid_hosts(db: TestDb) {
+    let conn = db.store.connection();
+    fill(
+        conn,
+        &response(vec![host(1), host(2), host(3)], vec![], vec![]),
+    )
+    .await;
+    set_host_status(conn, 3, "Running").await;
+    set_host_invalid(conn, 2, Some(true)).await;
+
+    assert_eq!(
+        known_hosts(conn).await.unwrap(),
+        KnownHosts {
+            ids: vec![1, 3],
+            statuses: vec![Some("Ready".to_owned()), Some("Running".to_owned())],
+        }
+    );
+}
+
+/// Documented on `known_hosts`: the original's `invalid = 0` filter does
+/// not match NULL.
+async fn known_hosts_leaves_out_a_host_whose_invalid_is_null(db: TestDb) {
+    let conn = db.store.connection();
+    fill(conn, &response(vec![host(1), host(2)], vec![], vec![])).await;
+    set_host_invalid(conn, 2, None).await;
+
+    assert_eq!(
+        known_hosts(conn).await.unwrap(),
+        KnownHosts {
+            ids: vec![1],
+            statuses: vec![Some("Ready".to_owned())],
+        }
+    );
+}
+
+// ---------------------------------------------------------------------------
+// jobs_to_upload
+
+async fn jobs_to_upload_takes_an_unassigned_job_with_a_complete_entry(db: TestDb) {
+    let conn = db.store.connection();
+    fill_waiting(conn, &[7]).await;
+
+    let upload = jobs_to_upload(conn, 1000).await.unwrap();
+
+    assert_eq!(ids_of(&upload.jobs), vec![7]);
+}
+
+async fn jobs_to_upload_skips_a_complete_job_still_assigned_to_a_shard(db: TestDb) {
+    let conn = db.store.connection();
+    fill(conn, &response(vec![], vec![job(7)], vec![])).await;
+    complete(conn, &[70]).await;
+    assert_eq!(job_row(conn, 7).await.shard_id, Some(1));
+
+    let upload = jobs_to_upload(conn, 1000).await.unwrap();
+
+    assert_eq!(ids_of(&upload.jobs), Vec::<i32>::new());
+    assert_eq!(upload.hqes, vec![]);
+}
+
+async fn jobs_to_upload_skips_an_unassigned_job_without_a_complete_entry(db: TestDb) {
+    let conn = db.store.connection();
+    fill(conn, &response(vec![], vec![job(7)], vec![])).await;
+    unassign(conn, &[7]).await;
+
+    let upload = jobs_to_upload(conn, 1000).await.unwrap();
+
+    assert_eq!(ids_of(&upload.jobs), Vec::<i32>::new());
+    assert_eq!(upload.hqes, vec![]);
+}
+
+async fn jobs_to_upload_takes_the_oldest_ids_up_to_the_limit(db: TestDb) {
+    let conn = db.store.connection();
+    fill_waiting(conn, &[5, 1, 4, 2, 3]).await;
+
+    let upload = jobs_to_upload(conn, 3).await.unwrap();
+
+    assert_eq!(ids_of(&upload.jobs), vec![1, 2, 3]);
+    let hqe_ids: Vec<i32> = upload.hqes.iter().map(|q| q.id).collect();
+    assert_eq!(hqe_ids, vec![10, 20, 30]);
+}
+
+async fn jobs_to_upload_takes_the_rest_once_the_first_ones_are_marked(db: TestDb) {
+    let conn = db.store.connection();
+    fill_waiting(conn, &[5, 1, 4, 2, 3]).await;
+    let first = jobs_to_upload(conn, 3).await.unwrap();
+    mark_uploaded(conn, &ids_of(&first.jobs), Some(1))
+        .await
+        .unwrap();
+
+    let second = jobs_to_upload(conn, 3).await.unwrap();
+
+    assert_eq!(ids_of(&second.jobs), vec![4, 5]);
+    let hqe_ids: Vec<i32> = second.hqes.iter().map(|q| q.id).collect();
+    assert_eq!(hqe_ids, vec![40, 50]);
+}
+
+async fn jobs_to_upload_returns_every_entry_of_exactly_those_jobs(db: TestDb) {
+    let conn = db.store.connection();
+    let uploaded = job_with(7, vec![hqe(70, Some(2)), hqe(71, Some(3)), hqe(72, None)]);
+    let still_assigned = job_with(8, vec![hqe(80, Some(2))]);
+    let still_running = job_with(9, vec![hqe(90, Some(3))]);
+    fill(
+        conn,
+        &response(
+            vec![host(2), host(3)],
+            vec![uploaded, still_assigned, still_running],
+            vec![],
+        ),
+    )
+    .await;
+    complete(conn, &[70]).await;
+    unassign(conn, &[7]).await;
+    complete(conn, &[80]).await;
+    unassign(conn, &[9]).await;
+
+    let upload = jobs_to_upload(conn, 1000).await.unwrap();
+
+    let entries: Vec<(i32, Option<i32>, Option<bool>)> = upload
+        .hqes
+        .iter()
+        .map(|q| (q.id, q.host_id, q.complete))
+        .collect();
+    assert_eq!(
+        entries,
+        vec![
+            (70, Some(2), Some(true)),
+            (71, Some(3), Some(false)),
+            (72, None, Some(false)),
+        ]
+    );
+}
+
+async fn jobs_to_upload_writes_a_job_in_the_upload_shape(db: TestDb) {
+    let conn = db.store.connection();
+    fill_waiting(conn, &[7]).await;
+
+    let upload = jobs_to_upload(conn, 1000).await.unwrap();
+
+    assert_eq!(
+        serde_json::to_value(&upload.jobs).unwrap(),
+        json!([{
+            "id": 7,
+            "owner": "chromeos-test",
+            "name": "job7",
+            "priority": 40,
+            "control_file": "job.run_test('dummy_Pass')",
+            "control_type": 2,
+            "created_on": "2014-09-23T15:56:10",
+            "synch_count": 1,
+            "timeout": 24,
+            "timeout_mins": 1440,
+            "max_runtime_hrs": 72,
+            "max_runtime_mins": 1440,
+            "test_retry": 0,
+            "run_verify": false,
+            "run_reset": true,
+            "parse_failed_repair": true,
+            "email_list": "",
+            "reboot_before": 1,
+            "reboot_after": 0,
+            "require_ssp": null
+        }])
+    );
+}
+
+async fn jobs_to_upload_writes_an_entry_in_the_upload_shape(db: TestDb) {
+    let conn = db.store.connection();
+    let entry = Hqe {
+        status: Some("Running".to_owned()),
+        active: Some(true),
+        execution_subdir: "host2".to_owned(),
+        started_on: Some(at("2014-09-23T16:00:00")),
+        ..hqe(70, Some(2))
+    };
+    fill(
+        conn,
+        &response(vec![host(2)], vec![job_with(7, vec![entry])], vec![]),
+    )
+    .await;
+    HostQueueEntries::update_many()
+        .col_expr(
+            afe_host_queue_entries::Column::Status,
+            Expr::value("Failed"),
+        )
+        .col_expr(afe_host_queue_entries::Column::Active, Expr::value(false))
+        .col_expr(afe_host_queue_entries::Column::Complete, Expr::value(true))
+        .col_expr(
+            afe_host_queue_entries::Column::FinishedOn,
+            Expr::value(at("2014-09-23T17:30:05")),
+        )
+        .filter(afe_host_queue_entries::Column::Id.eq(70))
+        .exec(conn)
+        .await
+        .unwrap();
+    unassign(conn, &[7]).await;
+
+    let upload = jobs_to_upload(conn, 1000).await.unwrap();
+
+    assert_eq!(
+        serde_json::to_value(&upload.hqes).unwrap(),
+        json!([{
+            "id": 70,
+            "status": "Failed",
+            "active": false,
+            "complete": true,
+            "deleted": false,
+            "aborted": false,
+            "execution_subdir": "host2",
+            "started_on": "2014-09-23T16:00:00",
+            "finished_on": "2014-09-23T17:30:05",
+            "host_id": 2
+        }])
+    );
+}
+
+// ---------------------------------------------------------------------------
+// mark_uploaded and shard_id_by_hostname
+
+async fn mark_uploaded_sets_the_shard_of_exactly_those_jobs(db: TestDb) {
+    let conn = db.store.connection();
+    fill_waiting(conn, &[7, 8, 9]).await;
+    insert_shard(conn, 2, "shard2").await;
+
+    mark_uploaded(conn, &[7, 9], Some(2)).await.unwrap();
+
+    assert_eq!(
+        shard_ids(conn).await,
+        vec![(7, Some(2)), (8, None), (9, Some(2))]
+    );
+}
+
+async fn mark_uploaded_without_a_shard_changes_nothing(db: TestDb) {
+    let conn = db.store.connection();
+    fill_waiting(conn, &[7, 8]).await;
+
+    mark_uploaded(conn, &[7, 8], None).await.unwrap();
+
+    assert_eq!(shard_ids(conn).await, vec![(7, None), (8, None)]);
+    assert_eq!(
+        ids_of(&jobs_to_upload(conn, 1000).await.unwrap().jobs),
+        vec![7, 8]
+    );
+}
+
+async fn shard_id_by_hostname_finds_the_row_by_hostname(db: TestDb) {
+    let conn = db.store.connection();
+    insert_shard(conn, 1, "shard1").await;
+    insert_shard(conn, 2, "shard2").await;
+
+    assert_eq!(shard_id_by_hostname(conn, "shard2").await.unwrap(), Some(2));
+}
+
+async fn shard_id_by_hostname_is_none_for_an_unknown_hostname(db: TestDb) {
+    let conn = db.store.connection();
+    insert_shard(conn, 1, "shard1").await;
+
+    assert_eq!(shard_id_by_hostname(conn, "shard2").await.unwrap(), None);
+}
+
+async fn shard_id_by_hostname_takes_the_lowest_id_of_rows_sharing_a_hostname(db: TestDb) {
+    let conn = db.store.connection();
+    insert_shard(conn, 5, "shard1").await;
+    insert_shard(conn, 3, "shard1").await;
+    insert_shard(conn, 4, "shard1").await;
+
+    assert_eq!(shard_id_by_hostname(conn, "shard1").await.unwrap(), Some(3));
+}
+
+// ---------------------------------------------------------------------------
+// Statements per packet
+
+/// Statements run by the packet's queries (§7 step 1).
+async fn packet_statements(db: &TestDb) -> u64 {
+    let conn = db.store.connection();
+    let before = db.store.statements();
+    known_job_ids(conn).await.unwrap();
+    known_hosts(conn).await.unwrap();
+    jobs_to_upload(conn, 1000).await.unwrap();
+    db.store.statements() - before
+}
+
+async fn packet_statements_do_not_grow_with_known_jobs(db: TestDb) {
+    let conn = db.store.connection();
+    fill(
+        conn,
+        &response(vec![host(1)], (1..=10).map(job).collect(), vec![]),
+    )
+    .await;
+    let with_10 = packet_statements(&db).await;
+    fill(
+        conn,
+        &response(vec![], (11..=300).map(job).collect(), vec![]),
+    )
+    .await;
+    assert_eq!(known_job_ids(conn).await.unwrap().len(), 300);
+
+    let with_300 = packet_statements(&db).await;
+
+    // known jobs, known hosts, jobs to upload (none, so no entries query).
+    assert_eq!((with_10, with_300), (3, 3));
+}
+
+async fn packet_statements_do_not_grow_with_jobs_to_upload(db: TestDb) {
+    let conn = db.store.connection();
+    fill_waiting(conn, &(1..=10).collect::<Vec<_>>()).await;
+    let with_10 = packet_statements(&db).await;
+    fill_waiting(conn, &(11..=300).collect::<Vec<_>>()).await;
+    assert_eq!(jobs_to_upload(conn, 1000).await.unwrap().jobs.len(), 300);
+
+    let with_300 = packet_statements(&db).await;
+
+    // known jobs, known hosts, jobs to upload, their entries.
+    assert_eq!((with_10, with_300), (4, 4));
+}
