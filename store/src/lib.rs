@@ -26,4 +26,4 @@ pub use packet::{
     shard_id_by_hostname,
 };
 pub use reconcile::{remove_incorrect_hosts, resync_completed_jobs};
-pub use store::{MigrateReport, Store};
+pub use store::{MigrateReport, Store, begin_write};

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use sea_orm::sqlx::Executor;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 use sea_orm_migration::MigratorTrait;
 
 use crate::error::{StoreError, redact_url};
@@ -145,4 +148,24 @@ impl Store {
                 source,
             })
     }
+}
+
+/// Starts a transaction that will write (a savepoint when `db` is already a
+/// transaction). On SQLite it takes the write lock at once (`BEGIN
+/// IMMEDIATE`): a deferred transaction that reads first and writes later
+/// fails outright if the scheduler wrote in between.
+pub async fn begin_write<C>(db: &C) -> Result<DatabaseTransaction, StoreError>
+where
+    C: TransactionTrait<Transaction = DatabaseTransaction>,
+{
+    let options = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    };
+    db.begin_with_options(options)
+        .await
+        .map_err(|source| StoreError::Database {
+            operation: "starting a write transaction",
+            source,
+        })
 }

@@ -24,13 +24,11 @@ mod plan;
 mod snapshot;
 mod validate;
 
-use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 use shard_model::{HeartbeatResponse, Host, Job, JobKeyval, RecordKind, Rejected};
 
 use crate::error::{StoreError, is_record_error};
+use crate::store::begin_write;
 
 /// What an apply did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -93,7 +91,7 @@ where
         .chain(response.jobs.iter().map(Item::Job))
         .chain(response.suite_keyvals.iter().map(Item::SuiteKeyval))
         .collect();
-    let txn = begin(db).await?;
+    let txn = begin_write(db).await?;
     let mut rejected = Vec::new();
     apply_batch(&txn, &items, &mut rejected).await?;
     txn.commit().await.map_err(|source| StoreError::Database {
@@ -119,25 +117,6 @@ where
         report.rejected.push(r);
     }
     Ok(report)
-}
-
-/// Starts the apply's transaction. On SQLite it takes the write lock at
-/// once (`BEGIN IMMEDIATE`): a deferred transaction that reads first and
-/// writes later fails outright if the scheduler wrote in between.
-async fn begin<C>(db: &C) -> Result<DatabaseTransaction, StoreError>
-where
-    C: TransactionTrait<Transaction = DatabaseTransaction>,
-{
-    let options = TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..TransactionOptions::default()
-    };
-    db.begin_with_options(options)
-        .await
-        .map_err(|source| StoreError::Database {
-            operation: "starting the apply transaction",
-            source,
-        })
 }
 
 /// Plans and writes `items`; refused records are pushed to `rejected` with

@@ -1,0 +1,236 @@
+//! The heartbeat itself: §7 steps 1–6, top to bottom in [`heartbeat`].
+
+use std::time::Instant;
+
+use shard_model::{HeartbeatRequest, HeartbeatResponse, RecordKind, Rejected};
+use shard_rpc::{AfeClient, Reply};
+use shard_store::{ApplyReport, Store, Upload};
+use tokio_util::sync::CancellationToken;
+
+use crate::{HeartbeatError, PerKind, Phases, Report, metrics};
+
+/// The JSON-RPC method of the heartbeat.
+const METHOD: &str = "shard_heartbeat";
+
+/// How many known job ids a log line lists (the rest are counted).
+const LOGGED_JOB_IDS: usize = 100;
+
+/// Everything a heartbeat needs: who we are, our database, the master.
+#[derive(Debug, Clone)]
+pub struct Shard {
+    /// This shard's hostname; the master finds the shard by it.
+    pub hostname: String,
+    /// The shard database.
+    pub store: Store,
+    /// The master's JSON-RPC client.
+    pub client: AfeClient,
+    /// The most finished jobs one heartbeat uploads (`max_upload_jobs`).
+    pub max_upload_jobs: u64,
+}
+
+/// One heartbeat (§7). Records its metrics and logs its outcome.
+///
+/// `cancel` abandons the call to the master (a hung master never delays
+/// shutdown); once the master has answered, the database transaction is
+/// finished whatever `cancel` says, so the database is never half-written.
+pub async fn heartbeat(
+    shard: &Shard,
+    cancel: &CancellationToken,
+) -> Result<Report, HeartbeatError> {
+    let started = Instant::now();
+    let outcome = steps(shard, cancel).await;
+    let took = started.elapsed();
+    match &outcome {
+        Ok(report) => {
+            log_report(report);
+            metrics::success(report, took);
+        }
+        Err(e) if e.is_cancelled() => {
+            tracing::info!("heartbeat abandoned: shutting down");
+        }
+        Err(e) => {
+            tracing::warn!(failure_type = e.failure_type(), error = %e, "heartbeat failed");
+            metrics::failure(e.failure_type(), took);
+        }
+    }
+    outcome
+}
+
+/// The steps of §7, in order.
+async fn steps(shard: &Shard, cancel: &CancellationToken) -> Result<Report, HeartbeatError> {
+    let mut phases = Phases::default();
+
+    let t = Instant::now();
+    let (request, upload) = build_packet(shard).await?;
+    phases.build = t.elapsed();
+
+    let t = Instant::now();
+    let reply = call_master(shard, &request, cancel).await?;
+    phases.call = t.elapsed();
+
+    let t = Instant::now();
+    let response = &reply.result;
+    let txn = shard_store::begin_write(shard.store.connection()).await?;
+    mark_uploaded(&txn, shard, &upload).await?;
+    let applied = shard_store::apply(&txn, response).await?;
+    let removed = shard_store::remove_incorrect_hosts(&txn, &response.incorrect_host_ids).await?;
+    let resynced = shard_store::resync_completed_jobs(&txn, &resent_job_ids(response)).await?;
+    txn.commit().await.map_err(|source| {
+        HeartbeatError::Database(shard_store::StoreError::Database {
+            operation: "committing the heartbeat",
+            source,
+        })
+    })?;
+    phases.write = t.elapsed();
+
+    Ok(report(
+        &request, upload, &reply, applied, removed, resynced, phases,
+    ))
+}
+
+/// §7 step 1: what the shard knows and what it uploads.
+async fn build_packet(shard: &Shard) -> Result<(HeartbeatRequest, Upload), HeartbeatError> {
+    let db = shard.store.connection();
+    let known_job_ids = shard_store::known_job_ids(db).await?;
+    let known_hosts = shard_store::known_hosts(db).await?;
+    let upload = shard_store::jobs_to_upload(db, shard.max_upload_jobs).await?;
+    metrics::packet(known_job_ids.len(), known_hosts.ids.len());
+    tracing::debug!(
+        known_jobs = known_job_ids.len(),
+        first_known_jobs = ?&known_job_ids[..known_job_ids.len().min(LOGGED_JOB_IDS)],
+        known_hosts = known_hosts.ids.len(),
+        uploading = ?upload.jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
+        "heartbeat packet built"
+    );
+    let request = HeartbeatRequest {
+        shard_hostname: shard.hostname.clone(),
+        known_job_ids,
+        known_host_ids: known_hosts.ids,
+        known_host_statuses: known_hosts.statuses,
+        // The packet owns copies so `upload` can still name the jobs to mark.
+        jobs: upload.jobs.clone(),
+        hqes: upload.hqes.clone(),
+    };
+    Ok((request, upload))
+}
+
+/// §7 step 2: the call, with the client's retries.
+async fn call_master(
+    shard: &Shard,
+    request: &HeartbeatRequest,
+    cancel: &CancellationToken,
+) -> Result<Reply<HeartbeatResponse>, HeartbeatError> {
+    Ok(shard.client.call(METHOD, request, cancel).await?)
+}
+
+/// §7 step 3: after a JSON-RPC result, the uploaded jobs are this shard's
+/// again. The shard row may not exist yet (it arrives with the first host
+/// or job); then the jobs go up again next time, harmlessly.
+async fn mark_uploaded(
+    txn: &sea_orm::DatabaseTransaction,
+    shard: &Shard,
+    upload: &Upload,
+) -> Result<(), HeartbeatError> {
+    let ids: Vec<i32> = upload.jobs.iter().map(|j| j.id).collect();
+    let shard_id = shard_store::shard_id_by_hostname(txn, &shard.hostname).await?;
+    shard_store::mark_uploaded(txn, &ids, shard_id).await?;
+    Ok(())
+}
+
+/// §7 step 6 looks at every job the master sent, including those that did
+/// not parse (the original took the ids from the raw list).
+fn resent_job_ids(response: &HeartbeatResponse) -> Vec<i32> {
+    let parsed = response.jobs.iter().map(|j| j.id);
+    let unparsed = response
+        .rejected
+        .iter()
+        .filter(|r| r.kind == RecordKind::Job)
+        .filter_map(|r| r.id.and_then(|id| i32::try_from(id).ok()));
+    parsed.chain(unparsed).collect()
+}
+
+fn report(
+    request: &HeartbeatRequest,
+    upload: Upload,
+    reply: &Reply<HeartbeatResponse>,
+    applied: ApplyReport,
+    incorrect_hosts_removed: Vec<i32>,
+    jobs_resynced: Vec<i32>,
+    phases: Phases,
+) -> Report {
+    let response = &reply.result;
+    let received = PerKind {
+        hosts: response.received(RecordKind::Host),
+        jobs: response.received(RecordKind::Job),
+        suite_keyvals: response.received(RecordKind::SuiteKeyval),
+    };
+    let mut rejected: Vec<Rejected> = response.rejected.clone();
+    rejected.extend(applied.rejected);
+    Report {
+        known_jobs: request.known_job_ids.len(),
+        known_hosts: request.known_host_ids.len(),
+        jobs_uploaded: upload.jobs.iter().map(|j| j.id).collect(),
+        hqes_uploaded: upload.hqes.len(),
+        received,
+        applied: PerKind {
+            hosts: applied.hosts,
+            jobs: applied.jobs,
+            suite_keyvals: applied.suite_keyvals,
+        },
+        rejected,
+        incorrect_hosts_removed,
+        jobs_resynced,
+        request_bytes: reply.request_bytes,
+        response_bytes: reply.response_bytes,
+        attempts: reply.attempts,
+        phases,
+    }
+}
+
+/// One info line per heartbeat, and one warning per refused record.
+fn log_report(r: &Report) {
+    for rejected in &r.rejected {
+        tracing::warn!(
+            kind = rejected.kind.as_str(),
+            id = rejected.id,
+            reason = %rejected.reason,
+            "record not applied"
+        );
+    }
+    if !r.jobs_resynced.is_empty() {
+        tracing::warn!(jobs = ?r.jobs_resynced, "completed jobs resent by the master; uploading them again");
+    }
+    tracing::info!(
+        known_jobs = r.known_jobs,
+        known_hosts = r.known_hosts,
+        uploaded_jobs = r.jobs_uploaded.len(),
+        uploaded_hqes = r.hqes_uploaded,
+        hosts = format!("{}/{}", r.applied.hosts, r.received.hosts),
+        jobs = format!("{}/{}", r.applied.jobs, r.received.jobs),
+        suite_keyvals = format!("{}/{}", r.applied.suite_keyvals, r.received.suite_keyvals),
+        rejected = r.rejected.len(),
+        incorrect_hosts_removed = r.incorrect_hosts_removed.len(),
+        jobs_resynced = r.jobs_resynced.len(),
+        request_bytes = r.request_bytes,
+        response_bytes = r.response_bytes,
+        attempts = r.attempts,
+        build_ms = r.phases.build.as_millis() as u64,
+        call_ms = r.phases.call.as_millis() as u64,
+        write_ms = r.phases.write.as_millis() as u64,
+        "heartbeat done"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resent_jobs_include_jobs_that_did_not_parse() {
+        let json = r#"{"hosts": [], "suite_keyvals": [],
+            "jobs": [{"id": 5, "broken": true}, {"id": "6x"}, {"id": 7}]}"#;
+        let response = HeartbeatResponse::from_json(json.as_bytes()).expect("envelope");
+        assert_eq!(response.rejected.len(), 3, "{:?}", response.rejected);
+        assert_eq!(resent_job_ids(&response), [5, 7]);
+    }
+}

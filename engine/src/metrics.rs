@@ -1,0 +1,134 @@
+//! The Prometheus names of §10, declared once. The engine records through
+//! the `metrics` facade; the daemon installs the exporter.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
+use shard_model::RecordKind;
+
+use crate::Report;
+
+/// Gauge: size of the last heartbeat request body.
+pub const REQUEST_SIZE_BYTES: &str = "shard_client_heartbeat_request_size_bytes";
+/// Gauge: size of the last heartbeat response body.
+pub const RESPONSE_SIZE_BYTES: &str = "shard_client_heartbeat_response_size_bytes";
+/// Gauge: hosts in the last response.
+pub const HOSTS_RECEIVED: &str = "shard_client_hosts_received";
+/// Gauge: jobs in the last response.
+pub const JOBS_RECEIVED: &str = "shard_client_jobs_received";
+/// Gauge: suite keyvals in the last response.
+pub const SUITE_KEYVALS_RECEIVED: &str = "shard_client_suite_keyvals_received";
+/// Gauge: known job ids in the last packet.
+pub const KNOWN_JOB_IDS: &str = "shard_client_known_job_ids";
+/// Gauge: known host ids in the last packet.
+pub const KNOWN_HOST_IDS: &str = "shard_client_known_host_ids";
+/// Gauge: jobs uploaded by the last successful heartbeat.
+pub const JOBS_UPLOADED: &str = "shard_client_jobs_uploaded";
+/// Counter: failed heartbeats, by `failure_type`.
+pub const HEARTBEAT_FAILURES: &str = "shard_client_heartbeat_failures_total";
+/// Counter: records refused while parsing or applying, by `kind`.
+pub const DESERIALIZATION_FAILURES: &str = "shard_client_deserialization_failures_total";
+/// Counter: successful heartbeats.
+pub const HEARTBEATS: &str = "shard_client_heartbeats_total";
+/// Histogram: duration of heartbeats, failed ones included.
+pub const HEARTBEAT_DURATION: &str = "shard_client_heartbeat_duration_seconds";
+/// Gauge: Unix time of the last successful heartbeat.
+pub const LAST_SUCCESS: &str = "shard_client_last_success_timestamp_seconds";
+
+/// Every `failure_type` label value.
+pub const FAILURE_TYPES: [&str; 6] = [
+    "connection",
+    "timeout",
+    "http_status",
+    "json_rpc",
+    "invalid_response",
+    "database",
+];
+
+/// Describes every metric, so the exporter prints `# HELP` lines. Call
+/// once, after installing the recorder.
+pub fn describe() {
+    describe_gauge!(
+        REQUEST_SIZE_BYTES,
+        Unit::Bytes,
+        "Size of the last heartbeat request body."
+    );
+    describe_gauge!(
+        RESPONSE_SIZE_BYTES,
+        Unit::Bytes,
+        "Size of the last heartbeat response body, decoded."
+    );
+    describe_gauge!(HOSTS_RECEIVED, "Hosts in the last heartbeat response.");
+    describe_gauge!(JOBS_RECEIVED, "Jobs in the last heartbeat response.");
+    describe_gauge!(
+        SUITE_KEYVALS_RECEIVED,
+        "Suite keyvals in the last heartbeat response."
+    );
+    describe_gauge!(
+        KNOWN_JOB_IDS,
+        "Jobs with an incomplete entry, reported in the last packet."
+    );
+    describe_gauge!(KNOWN_HOST_IDS, "Valid hosts reported in the last packet.");
+    describe_gauge!(
+        JOBS_UPLOADED,
+        "Finished jobs uploaded by the last successful heartbeat."
+    );
+    describe_counter!(HEARTBEAT_FAILURES, "Failed heartbeats, by failure_type.");
+    describe_counter!(
+        DESERIALIZATION_FAILURES,
+        "Records of a response that could not be parsed or applied, by kind."
+    );
+    describe_counter!(HEARTBEATS, "Successful heartbeats.");
+    describe_histogram!(
+        HEARTBEAT_DURATION,
+        Unit::Seconds,
+        "Duration of a heartbeat, failed ones included."
+    );
+    describe_gauge!(
+        LAST_SUCCESS,
+        Unit::Seconds,
+        "Unix time of the last successful heartbeat."
+    );
+    // Every failure type shows from the start, at zero, so a dashboard can
+    // tell "no failures" from "no data".
+    for failure_type in FAILURE_TYPES {
+        counter!(HEARTBEAT_FAILURES, "failure_type" => failure_type).increment(0);
+    }
+    for kind in [RecordKind::Host, RecordKind::Job, RecordKind::SuiteKeyval] {
+        counter!(DESERIALIZATION_FAILURES, "kind" => kind.as_str()).increment(0);
+    }
+    counter!(HEARTBEATS).increment(0);
+}
+
+/// What the packet reported, recorded before the call is made.
+pub(crate) fn packet(known_jobs: usize, known_hosts: usize) {
+    gauge!(KNOWN_JOB_IDS).set(known_jobs as f64);
+    gauge!(KNOWN_HOST_IDS).set(known_hosts as f64);
+}
+
+/// A successful heartbeat.
+pub(crate) fn success(report: &Report, took: Duration) {
+    gauge!(REQUEST_SIZE_BYTES).set(report.request_bytes as f64);
+    gauge!(RESPONSE_SIZE_BYTES).set(report.response_bytes as f64);
+    gauge!(HOSTS_RECEIVED).set(report.received.hosts as f64);
+    gauge!(JOBS_RECEIVED).set(report.received.jobs as f64);
+    gauge!(SUITE_KEYVALS_RECEIVED).set(report.received.suite_keyvals as f64);
+    gauge!(JOBS_UPLOADED).set(report.jobs_uploaded.len() as f64);
+    for rejected in &report.rejected {
+        counter!(DESERIALIZATION_FAILURES, "kind" => rejected.kind.as_str()).increment(1);
+    }
+    counter!(HEARTBEATS).increment(1);
+    histogram!(HEARTBEAT_DURATION).record(took.as_secs_f64());
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    gauge!(LAST_SUCCESS).set(now.as_secs_f64());
+}
+
+/// A failed heartbeat.
+pub(crate) fn failure(failure_type: &'static str, took: Duration) {
+    counter!(HEARTBEAT_FAILURES, "failure_type" => failure_type).increment(1);
+    histogram!(HEARTBEAT_DURATION).record(took.as_secs_f64());
+}

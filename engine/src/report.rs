@@ -1,0 +1,65 @@
+//! What one heartbeat did, for its log line, its metrics and `once`.
+
+use std::time::Duration;
+
+use shard_model::{RecordKind, Rejected};
+
+/// A count per kind of top-level record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PerKind {
+    /// Hosts.
+    pub hosts: usize,
+    /// Jobs.
+    pub jobs: usize,
+    /// Suite keyvals.
+    pub suite_keyvals: usize,
+}
+
+/// How long each step took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Phases {
+    /// Reading what the packet reports (§7 step 1).
+    pub build: Duration,
+    /// The call to the master, retries included (step 2).
+    pub call: Duration,
+    /// Marking, applying and reconciling, in one transaction (steps 3–6).
+    pub write: Duration,
+}
+
+/// The outcome of one successful heartbeat.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Jobs with an incomplete entry, as reported to the master.
+    pub known_jobs: usize,
+    /// Valid hosts, as reported to the master.
+    pub known_hosts: usize,
+    /// Ids of the jobs uploaded (and marked as uploaded).
+    pub jobs_uploaded: Vec<i32>,
+    /// Entries uploaded with those jobs.
+    pub hqes_uploaded: usize,
+    /// Records the master sent, parsed or not.
+    pub received: PerKind,
+    /// Records applied.
+    pub applied: PerKind,
+    /// Records refused while parsing or applying, with their ids and why.
+    pub rejected: Vec<Rejected>,
+    /// Incorrect hosts that existed here and were removed.
+    pub incorrect_hosts_removed: Vec<i32>,
+    /// Completed jobs the master resent, unassigned to be uploaded again.
+    pub jobs_resynced: Vec<i32>,
+    /// Size of the request body.
+    pub request_bytes: u64,
+    /// Size of the response body (after gzip decoding).
+    pub response_bytes: u64,
+    /// Attempts the call took (1 unless it was retried).
+    pub attempts: u32,
+    /// Duration of each step.
+    pub phases: Phases,
+}
+
+impl Report {
+    /// Records refused of one kind.
+    pub fn failed(&self, kind: RecordKind) -> usize {
+        self.rejected.iter().filter(|r| r.kind == kind).count()
+    }
+}
