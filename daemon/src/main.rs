@@ -1,8 +1,168 @@
 //! `shard-client`: the long-running shard heartbeat daemon (§10).
+//!
+//! Exit codes: 0 success (and a clean shutdown), 1 a failed heartbeat
+//! (`once`) or a failure to start, 2 a usage or configuration error.
 
 mod cli;
 mod config;
+mod health;
+mod logging;
+mod run;
+mod serve;
+mod status;
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("shard-client is being built (issue 4)")
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use shard_engine::Shard;
+use shard_rpc::{AfeClient, FailureKind};
+use shard_store::Store;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+use crate::health::Health;
+
+/// A configuration or usage error (clap uses 2 as well).
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Validation comes before anything else: with a bad configuration
+    // nothing is logged as started and nothing reaches the master.
+    let config = match config::load(cli.config.as_deref(), &cli.settings) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("shard-client: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let client = match AfeClient::new(config.rpc.clone()) {
+        Ok(client) => client,
+        Err(e) if e.kind() == FailureKind::Config => {
+            eprintln!("shard-client: invalid configuration: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+        Err(e) => {
+            eprintln!("shard-client: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    logging::init(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("shard-client: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli, config, client)) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "shard-client failed");
+            eprintln!("shard-client: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli, config: Config, client: AfeClient) -> anyhow::Result<ExitCode> {
+    for warning in config.warnings(cli.config.as_deref()) {
+        tracing::warn!("{warning}");
+    }
+    let store = open_store(&config).await?;
+    let shard = Shard {
+        hostname: config.shard_hostname.clone(),
+        store,
+        client,
+        max_upload_jobs: config.max_upload_jobs,
+    };
+    match cli.command {
+        Command::Migrate => Ok(ExitCode::SUCCESS),
+        Command::Status { json } => {
+            let packet =
+                status::next_packet(&shard.store, &shard.hostname, config.max_upload_jobs).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&packet)?);
+            } else {
+                print!("{}", status::table(&packet));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Once => {
+            let stop = shutdown_on_signal()?;
+            match shard_engine::heartbeat(&shard, &stop).await {
+                Ok(_) => Ok(ExitCode::SUCCESS),
+                Err(e) => {
+                    eprintln!("shard-client: heartbeat failed ({}): {e}", e.failure_type());
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Run => {
+            tracing::info!(config = %config, "shard-client starting");
+            let stop = shutdown_on_signal()?;
+            let handle = serve::install_recorder()?;
+            let health = Arc::new(Health::new(config.heartbeat_pause, config.rpc.budget));
+            let bound = serve::serve(
+                config.metrics_addr,
+                handle,
+                Arc::clone(&health),
+                stop.clone(),
+            )
+            .await?;
+            tracing::info!(
+                metrics = %format!("http://{bound}/metrics"),
+                healthz = %format!("http://{bound}/healthz"),
+                "metrics endpoint listening"
+            );
+            run::run(
+                &shard,
+                config.heartbeat_pause,
+                config.lifetime,
+                &health,
+                stop,
+            )
+            .await;
+            tracing::info!("shard-client stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Connects to the shard database and creates or adopts the schema, which
+/// every command does first (§10).
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::connect(&config.database_url).await?;
+    let report = store.migrate().await?;
+    if !report.created.is_empty() {
+        tracing::info!(tables = ?report.created, "created the missing AFE tables");
+    }
+    if !report.adopted.is_empty() && !report.created.is_empty() {
+        tracing::info!(tables = ?report.adopted, "adopted existing AFE tables");
+    }
+    Ok(store)
+}
+
+/// A token cancelled by SIGINT or SIGTERM.
+fn shutdown_on_signal() -> anyhow::Result<CancellationToken> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let stop = CancellationToken::new();
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let token = stop.clone();
+    tokio::spawn(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(signal = name, "shutdown requested");
+        token.cancel();
+    });
+    Ok(stop)
 }

@@ -1,0 +1,27 @@
+//! Log setup: `RUST_LOG` filtering (default `info`), human or JSON lines,
+//! to stderr so that `status` output on stdout stays clean.
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::LogFormat;
+
+/// What is logged when `RUST_LOG` is not set: our events at info, the
+/// migration tool's "no pending migrations" chatter only when it matters.
+const DEFAULT_FILTER: &str = "info,sea_orm_migration=warn";
+
+/// Installs the global subscriber.
+pub fn init(format: LogFormat) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    // A second init (in tests) is harmless: the first subscriber stays.
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
