@@ -90,19 +90,19 @@ pub(crate) fn is_record_error(err: &DbErr) -> bool {
 }
 
 /// Replaces the password of a database URL by `***`, for messages and logs.
+///
+/// Passwords are often written unencoded and may hold `@`, `/` or `?`, so
+/// the user part runs from the scheme to the *last* `@`. When in doubt this
+/// hides too much, never too little.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let (authority, tail) = match rest.find(['/', '?']) {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
         return url.to_owned();
     };
     match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_owned(),
     }
 }
