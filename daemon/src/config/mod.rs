@@ -1,0 +1,239 @@
+//! [`Config`]: the configuration of `shard-client` (spec §10), parsed and
+//! checked once, before anything else runs; and [`load`], which layers
+//! defaults < TOML file (`--config`) < environment (`SHARD_CLIENT_<KEY>`) <
+//! flags.
+//!
+//! A `Config` that exists is valid: every duration is positive and finite,
+//! the hostnames are not empty, the database URL names a backend we speak.
+//! Anything else is a [`ConfigError`] whose one-line message names the key and
+//! where its value came from (the file, the variable or the flag), so that the
+//! process can exit 2 without having sent anything to the master.
+//!
+//! Secrets: the database password and the `rpc_user` value (the
+//! `AUTHORIZATION` header) appear neither in the `Display`/`Debug` of a
+//! `Config` nor in any error message.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::error::{Actual, Kind};
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::{Deserialize, Serialize};
+use shard_rpc::RpcConfig;
+use shard_store::redact_url;
+
+use crate::cli::Settings;
+
+mod check;
+mod layers;
+mod messages;
+
+// The submodules are one file cut in three; they share their items.
+#[allow(clippy::wildcard_imports)]
+use check::*;
+#[allow(clippy::wildcard_imports)]
+use layers::*;
+#[allow(clippy::wildcard_imports)]
+use messages::*;
+
+/// The prefix of the environment variables that set configuration keys.
+pub const ENV_PREFIX: &str = "SHARD_CLIENT_";
+/// The database when none is configured: a SQLite file in the working
+/// directory, created when missing, so that a first run needs no setup.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://shard-client.db?mode=rwc";
+/// The pause between two heartbeats when none is configured (60 s, §10).
+pub const DEFAULT_HEARTBEAT_PAUSE: Duration = Duration::from_secs(60);
+/// The most jobs one heartbeat uploads (`MAX_UPLOAD_JOBS` of later clients, §7).
+pub const DEFAULT_MAX_UPLOAD_JOBS: u64 = 1000;
+/// Where metrics are served when nothing is configured: loopback only, so a
+/// shard does not expose them to the network unless told to.
+pub const DEFAULT_METRICS_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9464);
+
+/// The checked configuration of the daemon.
+///
+/// Only [`load`] and [`load_from`] make one (a private field sees to it), so
+/// holding a `Config` means every value was checked.
+#[derive(Clone, PartialEq)]
+pub struct Config {
+    /// The master (`global_afe_hostname`), trimmed and not empty.
+    pub global_afe_hostname: String,
+    /// This shard's name as the master knows it (`shard_hostname`), trimmed
+    /// and not empty.
+    pub shard_hostname: String,
+    /// The shard database (`database_url`), with a scheme the store speaks.
+    pub database_url: String,
+    /// The pause between two heartbeats, before jitter (`heartbeat_pause_sec`).
+    pub heartbeat_pause: Duration,
+    /// How to call the master: `server` is `global_afe_hostname`, the rest
+    /// comes from the `rpc_*` keys and `max_response_bytes`.
+    pub rpc: RpcConfig,
+    /// The most finished jobs uploaded by one heartbeat (`max_upload_jobs`).
+    pub max_upload_jobs: u64,
+    /// How long `run` runs before exiting 0 (`lifetime_hours`); `None`: forever.
+    pub lifetime: Option<Duration>,
+    /// Where the Prometheus endpoint listens (`metrics_addr`).
+    pub metrics_addr: SocketAddr,
+    /// Whether the `--config` file itself holds a database password (whatever
+    /// a later layer overrode), for [`Config::warnings`].
+    file_holds_password: bool,
+}
+
+/// Why the configuration was refused. Every message is one line and names
+/// the culprit: the file, or the key and where its value came from.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file given by `--config` cannot be read (missing, unreadable, not
+    /// UTF-8).
+    #[error("cannot read configuration file {}: {source}", path.display())]
+    File {
+        /// The file as given on the command line.
+        path: PathBuf,
+        /// Why it could not be read.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A source could not be parsed at all (a TOML syntax error), so no key
+    /// can be named.
+    #[error("invalid configuration {origin}: {message}")]
+    Syntax {
+        /// Where: `in <file>`.
+        origin: String,
+        /// The parser's message, on one line.
+        message: String,
+    },
+    /// One key is missing, unknown, of the wrong type or out of range.
+    #[error(
+        "invalid configuration: `{key}` {reason}{}",
+        origin.as_ref().map(|origin| format!(" ({origin})")).unwrap_or_default()
+    )]
+    Key {
+        /// The configuration key (as in the file; the variable and the flag
+        /// derive from it).
+        key: String,
+        /// What is wrong, e.g. "must not be empty".
+        reason: String,
+        /// Where the value came from, e.g. `from environment variable
+        /// SHARD_CLIENT_SHARD_HOSTNAME`; `None` when the key has no value.
+        origin: Option<String>,
+    },
+}
+
+// Tests assert which key an error names; the daemon only prints errors.
+#[cfg(test)]
+impl ConfigError {
+    /// The key at fault, when the error is about one key.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ConfigError::Key { key, .. } => Some(key),
+            ConfigError::File { .. } | ConfigError::Syntax { .. } => None,
+        }
+    }
+}
+
+/// Reads the configuration: defaults < the TOML file `config_file` (when
+/// given) < `SHARD_CLIENT_<KEY>` variables of the process < `settings` (the
+/// flags that were given), and checks it.
+pub fn load(config_file: Option<&Path>, settings: &Settings) -> Result<Config, ConfigError> {
+    load_from(config_file, std::env::vars_os(), settings)
+}
+
+/// [`load`] with the environment given as `vars` instead of read from the
+/// process, so that tests never change the process environment.
+pub fn load_from(
+    config_file: Option<&Path>,
+    vars: impl IntoIterator<Item = (OsString, OsString)>,
+    settings: &Settings,
+) -> Result<Config, ConfigError> {
+    let file = config_file.map(read_file).transpose()?;
+    let file_holds_password = file.as_ref().is_some_and(holds_password);
+    let mut figment = Figment::from(defaults());
+    if let Some(file) = file {
+        figment = figment.merge(file);
+    }
+    let figment = figment.merge(EnvLayer::new(vars)).merge(flags(settings));
+    let raw: Raw = figment
+        .extract()
+        .map_err(|error| from_figment(&figment, error))?;
+    check(&figment, raw, file_holds_password)
+}
+
+impl Config {
+    /// Things an operator should fix that do not stop the daemon: the
+    /// `--config` file `file` readable by other users while it holds the
+    /// database password, and metrics served beyond loopback.
+    pub fn warnings(&self, file: Option<&Path>) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if let Some(file) = file
+            && self.file_holds_password
+            && readable_by_others(file)
+        {
+            warnings.push(format!(
+                "configuration file {} holds the database password and is readable by other users; \
+                 make it readable by its owner only (chmod o-r)",
+                file.display()
+            ));
+        }
+        if !self.metrics_addr.ip().is_loopback() {
+            warnings.push(format!(
+                "metrics_addr {} is not a loopback address: metrics are served to other hosts",
+                self.metrics_addr
+            ));
+        }
+        warnings
+    }
+}
+
+/// One line for the startup log: every value, with the database password
+/// masked and the `rpc_user` value left out.
+impl fmt::Display for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "global_afe_hostname={} shard_hostname={} database_url={} heartbeat_pause={:?} \
+             rpc_endpoint={} rpc_user=<set> rpc_budget={:?} rpc_delay={:?} rpc_request_timeout={:?} \
+             max_response_bytes={} rpc_ca_file={} max_upload_jobs={} lifetime={} metrics_addr={}",
+            self.global_afe_hostname,
+            self.shard_hostname,
+            redacted_url(&self.database_url),
+            self.heartbeat_pause,
+            self.rpc.endpoint(),
+            self.rpc.budget,
+            self.rpc.delay,
+            self.rpc.request_timeout,
+            self.rpc.max_response_bytes,
+            self.rpc
+                .extra_ca_file
+                .as_ref()
+                .map_or_else(|| "none".to_owned(), |path| path.display().to_string()),
+            self.max_upload_jobs,
+            self.lifetime
+                .map_or_else(|| "none".to_owned(), |lifetime| format!("{lifetime:?}")),
+            self.metrics_addr,
+        )
+    }
+}
+
+/// Masks the database password; `RpcConfig`'s own `Debug` hides the user.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("global_afe_hostname", &self.global_afe_hostname)
+            .field("shard_hostname", &self.shard_hostname)
+            .field("database_url", &redacted_url(&self.database_url))
+            .field("heartbeat_pause", &self.heartbeat_pause)
+            .field("rpc", &self.rpc)
+            .field("max_upload_jobs", &self.max_upload_jobs)
+            .field("lifetime", &self.lifetime)
+            .field("metrics_addr", &self.metrics_addr)
+            .field("file_holds_password", &self.file_holds_password)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests;
