@@ -6,7 +6,7 @@ use sea_orm::DbBackend;
 
 /// Bind parameters one statement may carry: SQLite's limit is 32,766, the
 /// MySQL and PostgreSQL protocols' 65,535. A little headroom is kept.
-pub(crate) fn max_params(backend: DbBackend) -> usize {
+pub fn max_params(backend: DbBackend) -> usize {
     match backend {
         DbBackend::Sqlite => 32_000,
         _ => 65_000,
@@ -15,10 +15,10 @@ pub(crate) fn max_params(backend: DbBackend) -> usize {
 
 /// Bytes of bound text one statement may carry, well under MySQL's default
 /// `max_allowed_packet` (16 MiB on MariaDB, 64 MiB on MySQL 8).
-pub(crate) const MAX_STATEMENT_BYTES: usize = 4 << 20;
+pub const MAX_STATEMENT_BYTES: usize = 4 << 20;
 
 /// Splits `items` into chunks of at most `max_params / params_each` items.
-pub(crate) fn by_params<T>(
+pub fn by_params<T>(
     backend: DbBackend,
     params_each: usize,
     items: &[T],

@@ -1,17 +1,22 @@
 //! Conversions between wire records and table rows.
 //!
-//! Reading is plain (a row is what it is); writing applies §9's backend
-//! notes: MySQL's `datetime` has no fraction, so datetimes are truncated to
-//! the second there rather than letting MySQL round them.
+//! Reading is plain (a row is what it is): a record built from a row has no
+//! relations (`None`/`Absent`); the caller attaches them. Writing applies
+//! §9's backend notes: MySQL's `datetime` has no fraction, so datetimes are
+//! truncated to the second there rather than letting MySQL round them.
 
 use chrono::{NaiveDateTime, Timelike};
 use sea_orm::DbBackend;
-use shard_model::{Hqe, Job};
+use shard_model::{AclGroup, Host, HostAttribute, Hqe, Job, JobKeyval, Label, Shard, ToOne, User};
 
-use crate::entity::{afe_host_queue_entries as hqes, afe_jobs as jobs};
+use crate::entity::{
+    afe_acl_groups as groups, afe_host_attributes as attributes, afe_host_queue_entries as hqes,
+    afe_hosts as hosts, afe_job_keyvals as keyvals, afe_jobs as jobs, afe_labels as labels,
+    afe_shards as shards, afe_users as users,
+};
 
 /// A job row in the upload shape (local fields only).
-pub(crate) fn job_from_row(row: jobs::Model) -> Job {
+pub fn job_from_row(row: jobs::Model) -> Job {
     Job {
         id: row.id,
         owner: row.owner,
@@ -37,12 +42,12 @@ pub(crate) fn job_from_row(row: jobs::Model) -> Job {
         dependency_labels: None,
         hostqueueentry_set: None,
         jobkeyval_set: None,
-        shard: shard_model::ToOne::Absent,
+        shard: ToOne::Absent,
     }
 }
 
 /// An entry row in the upload shape (local fields and `host_id`).
-pub(crate) fn hqe_from_row(row: hqes::Model) -> Hqe {
+pub fn hqe_from_row(row: hqes::Model) -> Hqe {
     Hqe {
         id: row.id,
         status: row.status,
@@ -54,12 +59,95 @@ pub(crate) fn hqe_from_row(row: hqes::Model) -> Hqe {
         started_on: row.started_on,
         finished_on: row.finished_on,
         host_id: row.host_id,
-        meta_host: shard_model::ToOne::Absent,
+        meta_host: ToOne::Absent,
+    }
+}
+
+/// A label row as a record.
+pub fn label_from_row(row: labels::Model) -> Label {
+    Label {
+        id: row.id,
+        name: row.name,
+        kernel_config: row.kernel_config,
+        platform: row.platform,
+        invalid: row.invalid,
+        only_if_needed: row.only_if_needed,
+    }
+}
+
+/// A shard row as a record.
+pub fn shard_from_row(row: shards::Model) -> Shard {
+    Shard {
+        id: row.id,
+        hostname: row.hostname,
+    }
+}
+
+/// A user row as a record.
+pub fn user_from_row(row: users::Model) -> User {
+    User {
+        id: row.id,
+        login: row.login,
+        access_level: row.access_level,
+        reboot_before: row.reboot_before,
+        reboot_after: row.reboot_after,
+        show_experimental: row.show_experimental,
+    }
+}
+
+/// An ACL group row as a record, without its users.
+pub fn group_from_row(row: groups::Model) -> AclGroup {
+    AclGroup {
+        id: row.id,
+        name: row.name,
+        description: row.description,
+        users: None,
+    }
+}
+
+/// A host row as a record, without its relations.
+pub fn host_from_row(row: hosts::Model) -> Host {
+    Host {
+        id: row.id,
+        hostname: row.hostname,
+        locked: row.locked,
+        leased: row.leased,
+        synch_id: row.synch_id,
+        status: row.status,
+        invalid: row.invalid,
+        protection: row.protection,
+        lock_time: row.lock_time,
+        dirty: row.dirty,
+        lock_reason: row.lock_reason,
+        aclgroup_set: None,
+        hostattribute_set: None,
+        labels: None,
+        shard: ToOne::Absent,
+    }
+}
+
+/// A host attribute row as a record.
+pub fn attribute_from_row(row: attributes::Model) -> HostAttribute {
+    HostAttribute {
+        id: Some(row.id),
+        attribute: row.attribute,
+        value: row.value,
+        host_id: Some(row.host_id),
+    }
+}
+
+/// A job keyval row as a record.
+pub fn keyval_from_row(row: keyvals::Model) -> JobKeyval {
+    JobKeyval {
+        id: Some(row.id),
+        job_id: row.job_id,
+        key: row.key,
+        value: row.value,
     }
 }
 
 /// A datetime as the backend can store it without rounding.
-pub(crate) fn storable(backend: DbBackend, t: Option<NaiveDateTime>) -> Option<NaiveDateTime> {
+pub fn storable(backend: DbBackend, t: Option<NaiveDateTime>) -> Option<NaiveDateTime> {
     match backend {
         DbBackend::MySql => t.and_then(|t| t.with_nanosecond(0)),
         _ => t,

@@ -7,8 +7,8 @@
 //! boundaries.
 
 mod apply;
-mod chunk;
-mod convert;
+pub mod chunk;
+pub mod convert;
 pub mod entity;
 mod error;
 pub mod migration;
