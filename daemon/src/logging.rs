@@ -11,10 +11,20 @@ use crate::cli::LogFormat;
 /// migration tool's "no pending migrations" chatter only when it matters.
 const DEFAULT_FILTER: &str = "info,sea_orm_migration=warn";
 
+/// Targets that trace values holding secrets, capped whatever `RUST_LOG`
+/// asks: sea-orm's drivers trace their connect options, database URL and
+/// password included.
+const SECRET_BEARING: [&str; 2] = ["sea_orm::driver=debug", "sea_orm::database=debug"];
+
 /// Installs the global subscriber.
 pub fn init(format: LogFormat) {
-    let filter =
+    let mut filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    for directive in SECRET_BEARING {
+        if let Ok(directive) = directive.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -15,12 +15,13 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{Child, Command};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// The environment variable naming a prebuilt `shard-client` to test.
@@ -223,24 +224,94 @@ impl ShardClient {
         let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start `{shown}`: {e}"));
-        let stdout = child.stdout.take().map(drain);
-        let stderr = child.stderr.take().map(drain);
+        let stdout = Capture::new();
+        let stderr = Capture::new();
+        let stdout_task = child
+            .stdout
+            .take()
+            .map(|pipe| drain(pipe, Arc::clone(&stdout)));
+        let stderr_task = child
+            .stderr
+            .take()
+            .map(|pipe| drain(pipe, Arc::clone(&stderr)));
         Running {
             child,
-            stdout,
-            stderr,
+            stdout: Piped {
+                capture: stdout,
+                task: stdout_task,
+            },
+            stderr: Piped {
+                capture: stderr,
+                task: stderr_task,
+            },
             shown,
         }
     }
 }
 
-/// Reads a pipe to its end in the background.
-fn drain(mut pipe: impl AsyncRead + Unpin + Send + 'static) -> JoinHandle<Vec<u8>> {
+/// What a pipe delivered so far, readable while the child runs.
+#[derive(Debug)]
+struct Capture {
+    bytes: Mutex<Vec<u8>>,
+    /// The number of bytes read, and whether the pipe is closed.
+    progress: watch::Sender<(usize, bool)>,
+}
+
+impl Capture {
+    fn new() -> Arc<Capture> {
+        Arc::new(Capture {
+            bytes: Mutex::new(Vec::new()),
+            progress: watch::Sender::new((0, false)),
+        })
+    }
+
+    fn text(&self) -> String {
+        let bytes = self.bytes.lock().unwrap_or_else(PoisonError::into_inner);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// The first complete line that `matches`, if any.
+    fn find_line(&self, matches: &impl Fn(&str) -> bool) -> Option<String> {
+        let bytes = self.bytes.lock().unwrap_or_else(PoisonError::into_inner);
+        let complete = match bytes.iter().rposition(|b| *b == b'\n') {
+            Some(end) => &bytes[..end],
+            None => return None,
+        };
+        String::from_utf8_lossy(complete)
+            .lines()
+            .find(|line| matches(line))
+            .map(str::to_owned)
+    }
+}
+
+/// A pipe of the child and the task reading it.
+#[derive(Debug)]
+struct Piped {
+    capture: Arc<Capture>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// Reads a pipe to its end in the background, into `capture`.
+fn drain(
+    mut pipe: impl AsyncRead + Unpin + Send + 'static,
+    capture: Arc<Capture>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut bytes = Vec::new();
-        // A read error ends the capture; what was read is kept.
-        let _ = pipe.read_to_end(&mut bytes).await;
-        bytes
+        let mut buffer = vec![0; 8192];
+        loop {
+            // A read error ends the capture; what was read is kept.
+            let read = match pipe.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(read) => read,
+            };
+            let len = {
+                let mut bytes = capture.bytes.lock().unwrap_or_else(PoisonError::into_inner);
+                bytes.extend_from_slice(&buffer[..read]);
+                bytes.len()
+            };
+            capture.progress.send_replace((len, false));
+        }
+        capture.progress.send_modify(|(_, closed)| *closed = true);
     })
 }
 
@@ -248,8 +319,8 @@ fn drain(mut pipe: impl AsyncRead + Unpin + Send + 'static) -> JoinHandle<Vec<u8
 #[derive(Debug)]
 pub struct Running {
     child: Child,
-    stdout: Option<JoinHandle<Vec<u8>>>,
-    stderr: Option<JoinHandle<Vec<u8>>>,
+    stdout: Piped,
+    stderr: Piped,
     /// The command line, for messages.
     shown: String,
 }
@@ -306,6 +377,38 @@ impl Running {
         }
     }
 
+    /// What it has written to stderr so far.
+    pub fn stderr_so_far(&self) -> String {
+        self.stderr.capture.text()
+    }
+
+    /// Waits until it has written a whole line to stderr that `matches`,
+    /// and returns that line; `None` when stderr closed or `timeout` passed
+    /// first.
+    pub async fn wait_for_stderr_line(
+        &self,
+        matches: impl Fn(&str) -> bool,
+        timeout: Duration,
+    ) -> Option<String> {
+        let capture = &self.stderr.capture;
+        let mut progress = capture.progress.subscribe();
+        let search = async {
+            loop {
+                if let Some(line) = capture.find_line(&matches) {
+                    return Some(line);
+                }
+                if progress.borrow_and_update().1 {
+                    return None;
+                }
+                // The sender lives in `capture`: it cannot be dropped here.
+                if progress.changed().await.is_err() {
+                    return None;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, search).await.ok().flatten()
+    }
+
     /// Waits for it to exit and returns what it printed.
     ///
     /// # Panics
@@ -343,21 +446,24 @@ impl Running {
 
     /// What it printed, once it has exited.
     async fn output(&mut self) -> (String, String) {
-        let stdout = collect(self.stdout.take()).await;
-        let stderr = collect(self.stderr.take()).await;
+        let stdout = collect(&mut self.stdout).await;
+        let stderr = collect(&mut self.stderr).await;
         (stdout, stderr)
     }
 }
 
-/// The text a [`drain`] task read.
-async fn collect(task: Option<JoinHandle<Vec<u8>>>) -> String {
-    let Some(task) = task else {
-        return String::new();
+/// The text a [`drain`] task read, once the pipe is closed.
+async fn collect(piped: &mut Piped) -> String {
+    let Some(task) = piped.task.take() else {
+        return piped.capture.text();
     };
     match tokio::time::timeout(DRAIN, task).await {
-        Ok(Ok(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
-        Ok(Err(e)) => format!("<output lost: {e}>"),
-        Err(_) => format!("<output still open {DRAIN:?} after exit>"),
+        Ok(Ok(())) => piped.capture.text(),
+        Ok(Err(e)) => format!("{}<output lost: {e}>", piped.capture.text()),
+        Err(_) => format!(
+            "{}<output still open {DRAIN:?} after exit>",
+            piped.capture.text()
+        ),
     }
 }
 

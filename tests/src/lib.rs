@@ -6,7 +6,8 @@
 //! [`ShardClient`], then reads what the master received
 //! ([`ScriptedMaster::heartbeats`], [`ScriptedMaster::requests`]) and
 //! asserts that nothing broke the dialect
-//! ([`ScriptedMaster::assert_no_violations`]).
+//! ([`ScriptedMaster::assert_no_violations`]). [`scrape`] reads the
+//! client's metrics endpoint.
 //!
 //! ```no_run
 //! # async fn example() {
@@ -28,6 +29,8 @@
 pub mod bin;
 mod dialect;
 pub mod master;
+pub mod scheduler;
+pub mod scrape;
 pub mod script;
 
 pub use bin::{Output, Running, ShardClient, shard_client_path};

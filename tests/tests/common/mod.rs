@@ -1,0 +1,423 @@
+//! Shared by the acceptance tests: one test per backend, minimal records, the
+//! command lines of the real binary and readers of the rows it wrote.
+//!
+//! Every test gets an empty database ([`TestDb::empty`]): the binary creates
+//! the schema itself, as `run`, `once` and `status` do (§10). A test that
+//! fills the database first runs [`migrate`].
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder};
+use shard_model::{
+    AclGroup, HeartbeatResponse, Host, HostAttribute, Hqe, Job, JobKeyval, Label, Shard, ToOne,
+    User,
+};
+use shard_store::entity::prelude::*;
+use shard_store::entity::{
+    afe_acl_groups_hosts, afe_host_attributes, afe_host_queue_entries, afe_hosts, afe_hosts_labels,
+    afe_job_keyvals, afe_jobs,
+};
+use shard_store::testing::TestDb;
+use shard_tests::{Output, ScriptedMaster, ShardClient};
+
+/// The shard's hostname; [`shard`]`(1)` carries it, so the row the master
+/// sends with the first host or job is this shard's.
+pub const SHARD: &str = "shard1";
+
+/// The `rpc_user` of every run but the one that looks for secrets.
+pub const RPC_USER: &str = "tester";
+
+/// How long one `once`, `status` or `migrate` may take, on a loaded machine.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Generates one `#[tokio::test]` per backend for each listed
+/// `async fn name(db: TestDb)`, in modules `sqlite`, `mysql` and `postgres`
+/// so the backend shows in the test's name. The database is empty; a backend
+/// that is not configured prints a note and the test passes without running
+/// (unless `SHARD_TEST_REQUIRE_BACKENDS=1`, which makes it fail).
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        backend_tests!(@backend sqlite, Sqlite, $($name),*);
+        backend_tests!(@backend mysql, MySql, $($name),*);
+        backend_tests!(@backend postgres, Postgres, $($name),*);
+    };
+    (@backend $module:ident, $backend:ident, $($name:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let backend = shard_store::testing::Backend::$backend;
+                    if let Some(db) = shard_store::testing::TestDb::empty(backend).await {
+                        super::$name(db).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+pub(crate) use backend_tests;
+
+// ---------------------------------------------------------------------------
+// Command lines.
+
+/// The arguments of `command` against `master_url` on `db`, with the fast
+/// settings every test uses: a 0.1 s pause, a 0.05 s first back-off, a
+/// 1.2 s retry budget, 1 s per attempt, metrics on a free port.
+pub fn args_to(command: &str, master_url: &str, db: &TestDb) -> Vec<String> {
+    [
+        command,
+        "--global-afe-hostname",
+        master_url,
+        "--shard-hostname",
+        SHARD,
+        "--database-url",
+        db.url(),
+        "--rpc-user",
+        RPC_USER,
+        "--heartbeat-pause-sec",
+        "0.1",
+        "--rpc-delay-sec",
+        "0.05",
+        "--rpc-timeout-min",
+        "0.02",
+        "--rpc-request-timeout-sec",
+        "1",
+        "--metrics-addr",
+        "127.0.0.1:0",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// [`args_to`] the scripted master.
+pub fn args(command: &str, master: &ScriptedMaster, db: &TestDb) -> Vec<String> {
+    args_to(command, &master.url(), db)
+}
+
+/// `args` with `flag` set to `value`: replaced where it is, else appended.
+pub fn set(mut args: Vec<String>, flag: &str, value: &str) -> Vec<String> {
+    match args.iter().position(|arg| arg == flag) {
+        Some(at) => args[at + 1] = value.to_owned(),
+        None => args.extend([flag.to_owned(), value.to_owned()]),
+    }
+    args
+}
+
+/// `args` with `flag`, which takes no value, appended.
+pub fn with_flag(mut args: Vec<String>, flag: &str) -> Vec<String> {
+    args.push(flag.to_owned());
+    args
+}
+
+/// `args` without `flag` and its value.
+pub fn without(mut args: Vec<String>, flag: &str) -> Vec<String> {
+    if let Some(at) = args.iter().position(|arg| arg == flag) {
+        args.drain(at..at + 2);
+    }
+    args
+}
+
+/// The environment of every run: info logs whatever the caller's
+/// `RUST_LOG` says, since tests read log lines.
+pub const ENV: [(&str, &str); 1] = [("RUST_LOG", "info")];
+
+/// Runs `args` to its end.
+pub async fn run_to_end(args: Vec<String>) -> Output {
+    ShardClient::run_to_end(args, &ENV, RUN_TIMEOUT).await
+}
+
+/// One heartbeat (`once`) against `master`.
+pub async fn once(master: &ScriptedMaster, db: &TestDb) -> Output {
+    run_to_end(args("once", master, db)).await
+}
+
+/// One heartbeat that must succeed: a step of a scenario, not what it tests.
+pub async fn once_ok(master: &ScriptedMaster, db: &TestDb) {
+    let output = once(master, db).await;
+    assert_eq!(output.code, Some(0), "a setup heartbeat failed:\n{output}");
+}
+
+/// Creates the schema with `shard-client migrate`, for tests that fill the
+/// database before the first heartbeat. Contacts no master.
+pub async fn migrate(db: &TestDb) {
+    let output = run_to_end(args_to("migrate", "http://127.0.0.1:9", db)).await;
+    assert_eq!(output.code, Some(0), "migrate failed:\n{output}");
+}
+
+/// Writes `response` as the client would apply it, checking that every
+/// record landed.
+pub async fn fill(db: &TestDb, response: &HeartbeatResponse) {
+    let report = shard_store::apply(db.store.connection(), response)
+        .await
+        .unwrap();
+    assert_eq!(report.rejected, vec![], "setup records refused");
+}
+
+// ---------------------------------------------------------------------------
+// Records, as the master sends them.
+
+pub fn shard(id: i32) -> Shard {
+    Shard {
+        id,
+        hostname: format!("shard{id}"),
+    }
+}
+
+pub fn label(id: i32) -> Label {
+    Label {
+        id,
+        name: Some(format!("board:b{id}")),
+        kernel_config: Some(String::new()),
+        platform: Some(false),
+        invalid: false,
+        only_if_needed: false,
+    }
+}
+
+pub fn user(id: i32, login: &str) -> User {
+    User {
+        id,
+        login: Some(login.to_owned()),
+        access_level: Some(0),
+        reboot_before: 1,
+        reboot_after: 2,
+        show_experimental: false,
+    }
+}
+
+pub fn group(id: i32, users: Vec<User>) -> AclGroup {
+    AclGroup {
+        id,
+        name: Some(format!("group{id}")),
+        description: Some(String::new()),
+        users: Some(users),
+    }
+}
+
+pub fn attribute(name: &str, value: &str) -> HostAttribute {
+    HostAttribute {
+        id: Some(99),
+        attribute: name.to_owned(),
+        value: value.to_owned(),
+        host_id: None,
+    }
+}
+
+/// A Ready host of label 1, assigned to [`SHARD`].
+pub fn host(id: i32) -> Host {
+    Host {
+        id,
+        hostname: Some(format!("host{id}")),
+        locked: Some(false),
+        leased: false,
+        synch_id: None,
+        status: Some("Ready".to_owned()),
+        invalid: Some(false),
+        protection: 0,
+        lock_time: None,
+        dirty: false,
+        lock_reason: Some(String::new()),
+        aclgroup_set: Some(vec![]),
+        hostattribute_set: Some(vec![]),
+        labels: Some(vec![label(1)]),
+        shard: ToOne::Set(shard(1)),
+    }
+}
+
+/// A queued entry on `host_id`, or on any host of label 1.
+pub fn hqe(id: i32, host_id: Option<i32>) -> Hqe {
+    Hqe {
+        id,
+        status: Some("Queued".to_owned()),
+        active: Some(false),
+        complete: Some(false),
+        deleted: false,
+        aborted: false,
+        execution_subdir: String::new(),
+        started_on: None,
+        finished_on: None,
+        host_id,
+        meta_host: ToOne::Set(label(1)),
+    }
+}
+
+pub fn keyval(job_id: i32, key: &str, value: &str) -> JobKeyval {
+    JobKeyval {
+        id: Some(500),
+        job_id,
+        key: key.to_owned(),
+        value: value.to_owned(),
+    }
+}
+
+pub fn at(s: &str) -> NaiveDateTime {
+    shard_model::parse_datetime(s).expect("test datetime")
+}
+
+/// A job of suite 1000, assigned to [`SHARD`], with one queued entry
+/// (id `id * 10`) on any host of label 1 and one keyval `build=R80`.
+pub fn job(id: i32) -> Job {
+    Job {
+        id,
+        owner: Some("chromeos-test".to_owned()),
+        name: Some(format!("job{id}")),
+        priority: Some(40),
+        control_file: Some("job.run_test('dummy_Pass')".to_owned()),
+        control_type: Some(2),
+        created_on: Some(at("2014-09-23T15:56:10")),
+        synch_count: 1,
+        timeout: 24,
+        timeout_mins: 1440,
+        max_runtime_hrs: 72,
+        max_runtime_mins: 1440,
+        test_retry: 0,
+        run_verify: Some(false),
+        run_reset: true,
+        parse_failed_repair: true,
+        email_list: String::new(),
+        reboot_before: 1,
+        reboot_after: 0,
+        require_ssp: None,
+        parent_job_id: Some(1000),
+        dependency_labels: Some(vec![label(1)]),
+        hostqueueentry_set: Some(vec![hqe(id * 10, None)]),
+        jobkeyval_set: Some(vec![keyval(id, "build", "R80")]),
+        shard: ToOne::Set(shard(1)),
+    }
+}
+
+/// [`job`] with its entry on `host_id`.
+pub fn job_on(id: i32, host_id: i32) -> Job {
+    Job {
+        hostqueueentry_set: Some(vec![hqe(id * 10, Some(host_id))]),
+        ..job(id)
+    }
+}
+
+pub fn response(
+    hosts: Vec<Host>,
+    jobs: Vec<Job>,
+    suite_keyvals: Vec<JobKeyval>,
+) -> HeartbeatResponse {
+    HeartbeatResponse {
+        hosts,
+        jobs,
+        suite_keyvals,
+        incorrect_host_ids: vec![],
+        rejected: vec![],
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Rows.
+
+pub async fn host_row(db: &impl ConnectionTrait, id: i32) -> afe_hosts::Model {
+    Hosts::find_by_id(id)
+        .one(db)
+        .await
+        .unwrap()
+        .expect("host row")
+}
+
+pub async fn host_ids(db: &impl ConnectionTrait) -> Vec<i32> {
+    Hosts::find()
+        .order_by_asc(afe_hosts::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.id)
+        .collect()
+}
+
+pub async fn job_row(db: &impl ConnectionTrait, id: i32) -> afe_jobs::Model {
+    Jobs::find_by_id(id)
+        .one(db)
+        .await
+        .unwrap()
+        .expect("job row")
+}
+
+pub async fn job_ids(db: &impl ConnectionTrait) -> Vec<i32> {
+    Jobs::find()
+        .order_by_asc(afe_jobs::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect()
+}
+
+pub async fn hqe_row(db: &impl ConnectionTrait, id: i32) -> afe_host_queue_entries::Model {
+    HostQueueEntries::find_by_id(id)
+        .one(db)
+        .await
+        .unwrap()
+        .expect("entry row")
+}
+
+/// (host, label) pairs.
+pub async fn host_labels(db: &impl ConnectionTrait) -> Vec<(i32, i32)> {
+    let mut v: Vec<_> = HostsLabels::find()
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l: afe_hosts_labels::Model| (l.host_id.unwrap(), l.label_id.unwrap()))
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// (group, host) pairs.
+pub async fn group_hosts(db: &impl ConnectionTrait) -> Vec<(i32, i32)> {
+    let mut v: Vec<_> = AclGroupsHosts::find()
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l: afe_acl_groups_hosts::Model| (l.aclgroup_id.unwrap(), l.host_id.unwrap()))
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// (host, attribute, value), sorted.
+pub async fn attributes(db: &impl ConnectionTrait) -> Vec<(i32, String, String)> {
+    let mut v: Vec<_> = HostAttributes::find()
+        .order_by_asc(afe_host_attributes::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.host_id, a.attribute, a.value))
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// (job, key, value), sorted.
+pub async fn keyvals(db: &impl ConnectionTrait) -> Vec<(i32, String, String)> {
+    let mut v: Vec<_> = JobKeyvals::find()
+        .order_by_asc(afe_job_keyvals::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| (k.job_id, k.key, k.value))
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// `[(a, "b", "c")]` as owned rows, to compare with [`attributes`] and
+/// [`keyvals`].
+pub fn owned(rows: &[(i32, &str, &str)]) -> Vec<(i32, String, String)> {
+    rows.iter()
+        .map(|(i, a, b)| (*i, (*a).to_owned(), (*b).to_owned()))
+        .collect()
+}

@@ -1,0 +1,99 @@
+//! The `run` loop (§7): it stops on SIGTERM, even in the middle of a call
+//! the master never answers, and at the end of its lifetime, exiting 0
+//! each time. On every backend.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use shard_store::testing::TestDb;
+use shard_tests::{Reply, Script, ScriptedMaster, ShardClient};
+
+backend_tests!(
+    run_stops_on_sigterm_and_exits_0,
+    run_stops_on_sigterm_during_a_call_the_master_never_answers,
+    run_stops_at_its_lifetime_and_exits_0,
+);
+
+/// How soon after SIGTERM the process must be gone: the 2 s plus
+/// 1 s for a loaded machine. A client that waited for its call instead
+/// would take the whole retry budget (a minute in the hung-call test).
+const SIGTERM_BOUND: Duration = Duration::from_secs(3);
+
+/// How long a test waits for the process at most; past the bounds it
+/// asserts, so that a slow exit fails with the output rather than a kill.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// How long the first heartbeats may take to arrive.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn run_stops_on_sigterm_and_exits_0(db: TestDb) {
+    let master = ScriptedMaster::start(Script::default()).await;
+    let running = ShardClient::spawn(args("run", &master, &db), &ENV);
+    master
+        .wait_for_requests(2, START_TIMEOUT)
+        .await
+        .expect("the loop runs");
+
+    running.terminate();
+    let signalled = Instant::now();
+    let output = running.wait(EXIT_TIMEOUT).await;
+    let took = signalled.elapsed();
+
+    assert_eq!(output.code, Some(0), "{output}");
+    assert!(
+        took < SIGTERM_BOUND,
+        "exited {took:?} after SIGTERM:\n{output}"
+    );
+    master.assert_no_violations();
+}
+
+async fn run_stops_on_sigterm_during_a_call_the_master_never_answers(db: TestDb) {
+    let master = ScriptedMaster::start([Reply::Hang]).await;
+    // A call that may last a minute, retries included.
+    let args = set(args("run", &master, &db), "--rpc-timeout-min", "1");
+    let args = set(args, "--rpc-request-timeout-sec", "60");
+    let running = ShardClient::spawn(args, &ENV);
+    master
+        .wait_for_requests(1, START_TIMEOUT)
+        .await
+        .expect("the call is made");
+
+    running.terminate();
+    let signalled = Instant::now();
+    let output = running.wait(EXIT_TIMEOUT).await;
+    let took = signalled.elapsed();
+
+    assert_eq!(output.code, Some(0), "{output}");
+    assert!(
+        took < SIGTERM_BOUND,
+        "exited {took:?} after SIGTERM:\n{output}"
+    );
+    assert_eq!(master.requests().len(), 1);
+    master.assert_no_violations();
+}
+
+async fn run_stops_at_its_lifetime_and_exits_0(db: TestDb) {
+    let master = ScriptedMaster::start(Script::default()).await;
+    // 0.0003 h = 1.08 s.
+    let args = set(args("run", &master, &db), "--lifetime-hours", "0.0003");
+
+    let started = Instant::now();
+    let output = ShardClient::spawn(args, &ENV).wait(START_TIMEOUT).await;
+    let took = started.elapsed();
+
+    assert_eq!(output.code, Some(0), "{output}");
+    assert!(
+        took >= Duration::from_millis(1080),
+        "stopped {took:?} after start, before its lifetime:\n{output}"
+    );
+    assert!(output.stderr.contains("lifetime reached"), "{output}");
+    assert!(
+        master.heartbeats().len() >= 2,
+        "the loop ran until then:\n{output}"
+    );
+    master.assert_no_violations();
+}

@@ -1,0 +1,110 @@
+//! Heartbeats that fail, and a client that refuses to start (§2, §7, §10),
+//! with `once` and `run` on every backend.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use shard_store::testing::TestDb;
+use shard_tests::{Reply, Script, ScriptedMaster};
+
+backend_tests!(
+    run_without_a_shard_hostname_exits_2_without_a_request,
+    once_with_an_empty_shard_hostname_exits_2_without_a_request,
+    a_json_rpc_error_is_not_retried_and_fails_the_heartbeat,
+    server_errors_are_retried_until_the_master_answers,
+    a_master_that_is_down_fails_the_heartbeat_within_the_retry_budget,
+);
+
+/// How long a heartbeat against a master that is down may take: its retry
+/// budget is 1.2 s (`--rpc-timeout-min 0.02`); the rest is slack for a
+/// loaded machine, still far below the 5 minutes of the default budget.
+const DOWN_BOUND: Duration = Duration::from_secs(10);
+
+/// The stderr line of `once` when a heartbeat failed for `failure_type`.
+fn failed_because(failure_type: &str) -> String {
+    format!("shard-client: heartbeat failed ({failure_type})")
+}
+
+async fn run_without_a_shard_hostname_exits_2_without_a_request(db: TestDb) {
+    let master = ScriptedMaster::start(Script::default()).await;
+
+    let output = run_to_end(without(args("run", &master, &db), "--shard-hostname")).await;
+
+    assert_eq!(output.code, Some(2), "{output}");
+    assert!(output.stderr.contains("`shard_hostname`"), "{output}");
+    assert_eq!(master.requests().len(), 0);
+    master.assert_no_violations();
+}
+
+async fn once_with_an_empty_shard_hostname_exits_2_without_a_request(db: TestDb) {
+    let master = ScriptedMaster::start(Script::default()).await;
+
+    let output = run_to_end(set(args("once", &master, &db), "--shard-hostname", "")).await;
+
+    assert_eq!(output.code, Some(2), "{output}");
+    assert!(output.stderr.contains("`shard_hostname`"), "{output}");
+    assert_eq!(master.requests().len(), 0);
+    master.assert_no_violations();
+}
+
+async fn a_json_rpc_error_is_not_retried_and_fails_the_heartbeat(db: TestDb) {
+    // Were the error retried, the next request would get an empty result
+    // and succeed.
+    let master = ScriptedMaster::start([Reply::error(
+        "DoesNotExist",
+        "Shard matching query does not exist.",
+    )])
+    .await;
+
+    let output = once(&master, &db).await;
+
+    assert_eq!(output.code, Some(1), "{output}");
+    assert!(
+        output.stderr.contains(&failed_because("json_rpc")),
+        "{output}"
+    );
+    assert_eq!(master.requests().len(), 1);
+    master.assert_no_violations();
+}
+
+async fn server_errors_are_retried_until_the_master_answers(db: TestDb) {
+    let master = ScriptedMaster::start([
+        Reply::Status(503),
+        Reply::Status(500),
+        Reply::Response(response(vec![host(1)], vec![], vec![])),
+    ])
+    .await;
+
+    let output = once(&master, &db).await;
+
+    assert_eq!(output.code, Some(0), "{output}");
+    assert_eq!(master.requests().len(), 3);
+    assert_eq!(host_ids(db.store.connection()).await, [1]);
+    master.assert_no_violations();
+}
+
+async fn a_master_that_is_down_fails_the_heartbeat_within_the_retry_budget(db: TestDb) {
+    // A port that was free a moment ago: nothing listens there.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+
+    let started = Instant::now();
+    let output = run_to_end(args_to("once", &down, &db)).await;
+    let took = started.elapsed();
+
+    assert_eq!(output.code, Some(1), "{output}");
+    assert!(
+        output.stderr.contains(&failed_because("connection")),
+        "{output}"
+    );
+    assert!(
+        output.stderr.contains("AFE call failed; retrying"),
+        "connection failures are retried:\n{output}"
+    );
+    assert!(took < DOWN_BOUND, "took {took:?}:\n{output}");
+}

@@ -1,0 +1,193 @@
+//! The metrics endpoint of `run` (§10): `/metrics` after a success and a
+//! failure, and `/healthz` turning unhealthy when heartbeats keep failing.
+//! On every backend.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::*;
+use serde_json::{Value, json};
+use shard_store::testing::TestDb;
+use shard_tests::scheduler::complete_jobs;
+use shard_tests::scrape::{self, sample};
+use shard_tests::{Reply, Running, Script, ScriptedMaster, ShardClient};
+
+backend_tests!(
+    metrics_show_every_name_with_its_value_after_a_success_and_a_failure,
+    healthz_turns_503_once_heartbeats_have_failed_for_too_long,
+);
+
+/// How long the client may take to start and send its first heartbeats.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long one GET of the endpoint may take.
+const GET_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the client may take to exit after SIGTERM, here only a guard.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Starts `run` with JSON logs; the client and the URLs of its `/metrics`
+/// and `/healthz`, read from its log line `metrics endpoint listening`.
+async fn run_with_endpoint(args: Vec<String>) -> (Running, String, String) {
+    let args = set(args, "--log-format", "json");
+    let running = ShardClient::spawn(args, &ENV);
+    let line = running
+        .wait_for_stderr_line(
+            |line| line.contains("metrics endpoint listening"),
+            START_TIMEOUT,
+        )
+        .await;
+    let Some(line) = line else {
+        panic!(
+            "no `metrics endpoint listening` line:\n{}",
+            running.stderr_so_far()
+        )
+    };
+    let fields: Value = serde_json::from_str(&line).unwrap();
+    let url = |field: &str| {
+        fields[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {field} in {line}"))
+            .to_owned()
+    };
+    let (metrics, healthz) = (url("metrics"), url("healthz"));
+    (running, metrics, healthz)
+}
+
+async fn metrics_show_every_name_with_its_value_after_a_success_and_a_failure(db: TestDb) {
+    // A finished job to upload, so the first heartbeat uploads one.
+    migrate(&db).await;
+    fill(&db, &response(vec![], vec![job(20)], vec![])).await;
+    let time = at("2014-09-23T16:09:45");
+    complete_jobs(db.store.connection(), &[20], time, time)
+        .await
+        .unwrap();
+    // First a success: two hosts (one malformed), a job and a suite keyval.
+    let success = json!({
+        "result": {
+            "hosts": [
+                serde_json::to_value(host(1).with_dependencies()).unwrap(),
+                {"id": 2},
+            ],
+            "jobs": [serde_json::to_value(job_on(10, 1).with_dependencies()).unwrap()],
+            "suite_keyvals": [keyval(1000, "suite", "bvt")],
+            "incorrect_host_ids": [],
+        },
+        "id": "jsonrpc",
+        "error": null,
+    })
+    .to_string()
+    .into_bytes();
+    let response_bytes = success.len();
+    // Then a JSON-RPC error; the third heartbeat waits, so nothing changes
+    // while the test reads.
+    let master = ScriptedMaster::start(
+        Script::new([
+            Reply::Raw {
+                status: 200,
+                body: success,
+            },
+            Reply::error("DoesNotExist", "Shard matching query does not exist."),
+        ])
+        .then_wait_for_push(),
+    )
+    .await;
+    let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let (running, metrics, _) = run_with_endpoint(args("run", &master, &db)).await;
+    let requests = master.wait_for_requests(3, START_TIMEOUT).await.unwrap();
+
+    let answer = scrape::get(&metrics, GET_TIMEOUT).await.unwrap();
+
+    let after = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let text = &answer.body;
+    assert_eq!(answer.status, 200, "{text}");
+    let value =
+        |series: &str| sample(text, series).unwrap_or_else(|| panic!("no {series} in:\n{text}"));
+    let request_bytes = requests[0].raw_body.len();
+    assert_eq!(
+        value("shard_client_heartbeat_request_size_bytes"),
+        request_bytes as f64
+    );
+    assert_eq!(
+        value("shard_client_heartbeat_response_size_bytes"),
+        response_bytes as f64
+    );
+    assert_eq!(value("shard_client_hosts_received"), 2.0);
+    assert_eq!(value("shard_client_jobs_received"), 1.0);
+    assert_eq!(value("shard_client_suite_keyvals_received"), 1.0);
+    // The packet of the third heartbeat: job 10 runs on host 1.
+    assert_eq!(value("shard_client_known_job_ids"), 1.0);
+    assert_eq!(value("shard_client_known_host_ids"), 1.0);
+    assert_eq!(value("shard_client_jobs_uploaded"), 1.0);
+    for (failure_type, count) in [
+        ("connection", 0.0),
+        ("timeout", 0.0),
+        ("http_status", 0.0),
+        ("json_rpc", 1.0),
+        ("invalid_response", 0.0),
+        ("database", 0.0),
+    ] {
+        let series =
+            format!("shard_client_heartbeat_failures_total{{failure_type=\"{failure_type}\"}}");
+        assert_eq!(value(&series), count, "{series}");
+    }
+    for (kind, count) in [("host", 1.0), ("job", 0.0), ("suite_keyval", 0.0)] {
+        let series = format!("shard_client_deserialization_failures_total{{kind=\"{kind}\"}}");
+        assert_eq!(value(&series), count, "{series}");
+    }
+    assert_eq!(value("shard_client_heartbeats_total"), 1.0);
+    assert_eq!(value("shard_client_heartbeat_duration_seconds_count"), 2.0);
+    let last_success = value("shard_client_last_success_timestamp_seconds");
+    assert!(
+        before.as_secs_f64() <= last_success && last_success <= after.as_secs_f64(),
+        "{last_success} not in {before:?}..={after:?}"
+    );
+
+    running.terminate();
+    let output = running.wait(EXIT_TIMEOUT).await;
+    assert_eq!(output.code, Some(0), "{output}");
+    master.assert_no_violations();
+}
+
+async fn healthz_turns_503_once_heartbeats_have_failed_for_too_long(db: TestDb) {
+    // One success, then failures. The client tolerates three pauses plus
+    // its retry budget without a success: 3 × 0.1 s + 3 s.
+    let master = ScriptedMaster::start(Script::new([Reply::empty()]).then_always(Reply::error(
+        "DoesNotExist",
+        "Shard matching query does not exist.",
+    )))
+    .await;
+    let args = set(args("run", &master, &db), "--rpc-timeout-min", "0.05");
+    let (running, _, healthz) = run_with_endpoint(args).await;
+    master.wait_for_requests(2, START_TIMEOUT).await.unwrap();
+
+    let healthy = scrape::get(&healthz, GET_TIMEOUT).await.unwrap();
+    let polling = Instant::now();
+    let unhealthy = loop {
+        let answer = scrape::get(&healthz, GET_TIMEOUT).await.unwrap();
+        if answer.status != 200 || polling.elapsed() > START_TIMEOUT {
+            break answer;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+
+    assert_eq!(healthy.status, 200, "{}", healthy.body);
+    assert!(
+        healthy.body.contains(r#""status":"ok""#),
+        "{}",
+        healthy.body
+    );
+    assert_eq!(unhealthy.status, 503, "{}", unhealthy.body);
+    assert!(
+        unhealthy.body.contains(r#""status":"unhealthy""#),
+        "{}",
+        unhealthy.body
+    );
+    running.terminate();
+    let output = running.wait(EXIT_TIMEOUT).await;
+    assert_eq!(output.code, Some(0), "{output}");
+    master.assert_no_violations();
+}

@@ -1,0 +1,126 @@
+//! `shard-client status` (§10): the packet the next heartbeat would send,
+//! for people and as JSON, read from the database without contacting the
+//! master. On every backend.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use shard_store::testing::TestDb;
+use shard_tests::scheduler::{complete_jobs, set_host_status};
+use shard_tests::{Script, ScriptedMaster};
+
+backend_tests!(
+    status_prints_the_known_job_ids_without_contacting_the_master,
+    status_json_prints_the_packet_as_json_without_contacting_the_master,
+);
+
+/// Host 1 running job 10; jobs 11 queued and 12 finished on host 2.
+async fn fill_shard(db: &TestDb) {
+    migrate(db).await;
+    fill(
+        db,
+        &response(
+            vec![host(1), host(2)],
+            vec![job_on(10, 1), job(11), job_on(12, 2)],
+            vec![],
+        ),
+    )
+    .await;
+    let conn = db.store.connection();
+    set_host_status(conn, 1, "Running").await.unwrap();
+    complete_jobs(
+        conn,
+        &[12],
+        at("2014-09-23T16:01:02"),
+        at("2014-09-23T16:09:45"),
+    )
+    .await
+    .unwrap();
+}
+
+async fn status_prints_the_known_job_ids_without_contacting_the_master(db: TestDb) {
+    fill_shard(&db).await;
+    let master = ScriptedMaster::start(Script::default()).await;
+
+    let output = run_to_end(args("status", &master, &db)).await;
+
+    assert_eq!(output.code, Some(0), "{output}");
+    let expected = [
+        "shard shard1",
+        "",
+        "known jobs: 2",
+        "  10 11",
+        "",
+        "known hosts: 2",
+        "          ID  STATUS",
+        "           1  Running",
+        "           2  Ready",
+        "",
+        "jobs to upload: 1 (with 1 entries)",
+        "          ID  NAME",
+        "          12  job12",
+        "",
+    ];
+    assert_eq!(output.stdout, expected.join("\n"));
+    assert_eq!(master.requests().len(), 0);
+    master.assert_no_violations();
+}
+
+async fn status_json_prints_the_packet_as_json_without_contacting_the_master(db: TestDb) {
+    fill_shard(&db).await;
+    let master = ScriptedMaster::start(Script::default()).await;
+
+    let output = run_to_end(with_flag(args("status", &master, &db), "--json")).await;
+
+    assert_eq!(output.code, Some(0), "{output}");
+    let packet: Value = serde_json::from_str(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{output}"));
+    assert_eq!(
+        packet,
+        json!({
+            "shard_hostname": "shard1",
+            "known_job_ids": [10, 11],
+            "known_host_ids": [1, 2],
+            "known_host_statuses": ["Running", "Ready"],
+            "jobs": [{
+                "id": 12,
+                "owner": "chromeos-test",
+                "name": "job12",
+                "priority": 40,
+                "control_file": "job.run_test('dummy_Pass')",
+                "control_type": 2,
+                "created_on": "2014-09-23T15:56:10",
+                "synch_count": 1,
+                "timeout": 24,
+                "timeout_mins": 1440,
+                "max_runtime_hrs": 72,
+                "max_runtime_mins": 1440,
+                "test_retry": 0,
+                "run_verify": false,
+                "run_reset": true,
+                "parse_failed_repair": true,
+                "email_list": "",
+                "reboot_before": 1,
+                "reboot_after": 0,
+                "require_ssp": null,
+            }],
+            "hqes": [{
+                "id": 120,
+                "status": "Completed",
+                "active": false,
+                "complete": true,
+                "deleted": false,
+                "aborted": false,
+                "execution_subdir": "",
+                "started_on": "2014-09-23T16:01:02",
+                "finished_on": "2014-09-23T16:09:45",
+                "host_id": 2,
+            }],
+        })
+    );
+    assert_eq!(master.requests().len(), 0);
+    master.assert_no_violations();
+}
