@@ -173,6 +173,10 @@ fn job_qualifies(shard_id: i32) -> Condition {
 /// with an aborted entry (resent so the shard learns of the abort). A
 /// hostless job (no host, no meta host, no dependency on a shard label)
 /// matches nothing and stays on the master.
+///
+/// The spec's "one of their entries is aborted" is kept, although the
+/// original's SQL resends a known job only when *every* entry is aborted:
+/// a partial abort must reach the shard too.
 pub async fn job_candidates(
     db: &impl ConnectionTrait,
     shard_id: i32,

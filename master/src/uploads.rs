@@ -4,7 +4,10 @@
 //! refused with `UnallowedRecordsSentToMaster`, before anything is written);
 //! a job assigned to another shard is skipped silently; an entry counts only
 //! if its job was accepted in the same call. Accepted records get every
-//! local field overwritten, as the original's `update_from_serialized`.
+//! local field overwritten, as the original's `update_from_serialized`,
+//! which refuses (`ValueError`) an accepted record carrying a relation key
+//! (`meta_host`, `hostqueueentry_set`, ...). The checks run in the
+//! original's order: existence, then owner, then relations.
 
 use std::collections::{HashMap, HashSet};
 
@@ -33,15 +36,6 @@ pub async fn persist(
     uploaded_jobs: &[Job],
     uploaded_hqes: &[Hqe],
 ) -> Result<Persisted, Fault> {
-    if let Some(job) = uploaded_jobs.iter().find(|j| has_relations(j)) {
-        return Err(Fault::new(
-            "ValueError",
-            format!(
-                "Serialized must not contain foreign objects: job {}",
-                job.id
-            ),
-        ));
-    }
     let job_ids: Vec<i32> = uploaded_jobs.iter().map(|j| j.id).collect();
     let owners: HashMap<i32, Option<i32>> =
         select_pairs(db, jobs::Column::Id, jobs::Column::ShardId, &job_ids).await?;
@@ -79,6 +73,12 @@ pub async fn persist(
                 .is_some_and(|job| accepted.contains(&job))
         })
         .collect();
+    if let Some(job) = jobs_in.iter().find(|j| has_relations(j)) {
+        return Err(foreign_objects("job", job.id));
+    }
+    if let Some(hqe) = hqes_in.iter().find(|q| !q.meta_host.is_absent()) {
+        return Err(foreign_objects("host queue entry", hqe.id));
+    }
     overwrite_jobs(db, &jobs_in).await?;
     overwrite_hqes(db, &hqes_in).await?;
     Ok(Persisted {
@@ -92,6 +92,13 @@ fn has_relations(job: &Job) -> bool {
         || job.hostqueueentry_set.is_some()
         || job.jobkeyval_set.is_some()
         || !job.shard.is_absent()
+}
+
+fn foreign_objects(kind: &str, id: i32) -> Fault {
+    Fault::new(
+        "ValueError",
+        format!("Serialized must not contain foreign objects: {kind} {id}"),
+    )
 }
 
 fn unallowed(id: i32, kind: &str) -> Fault {

@@ -17,19 +17,27 @@ use crate::record::{Host, Hqe, Job, JobKeyval};
 use crate::value;
 
 /// `params[0]` of a `shard_heartbeat` call (§3).
+///
+/// Every list defaults to empty when absent, as the original master's
+/// keyword arguments do (a 2014 client sends no `known_host_statuses`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeartbeatRequest {
     /// This shard's hostname; the master finds the shard by it.
     pub shard_hostname: String,
     /// Jobs with at least one incomplete entry in the shard database.
+    #[serde(default)]
     pub known_job_ids: Vec<i32>,
     /// Hosts with `invalid = 0` in the shard database.
+    #[serde(default)]
     pub known_host_ids: Vec<i32>,
     /// The status of each known host, in the same order.
+    #[serde(default)]
     pub known_host_statuses: Vec<Option<String>>,
     /// Finished jobs being uploaded (local fields only).
+    #[serde(default)]
     pub jobs: Vec<Job>,
     /// Every entry of the uploaded jobs (local fields and `host_id`).
+    #[serde(default)]
     pub hqes: Vec<Hqe>,
 }
 

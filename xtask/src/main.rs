@@ -1,32 +1,46 @@
 //! `cargo xtask`: project automation that needs more than one command.
-//! Tasks arrive with their issues (demo, bench, chaos); `ci` is the local
-//! twin of `.ci/run`.
+//!
+//! - `demo`: a whole lab on one machine (master, shard clients, scheduler
+//!   simulators) converging on embedded SQLite;
+//! - `ci`: the local twin of `.ci/run`.
 
-use std::process::{Command, ExitCode};
+mod demo;
+
+use std::path::PathBuf;
+use std::process::{Command as Process, ExitCode};
 
 use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+/// `cargo xtask <task>`.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about = "Project automation for shard-client.")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Run a lab end to end: a master, shard clients and schedulers, until
+    /// every job is complete on the master.
+    Demo(demo::Options),
+    /// fmt, clippy and the tests, as .ci/run does (without its backends).
+    Ci,
+}
 
 fn main() -> ExitCode {
-    match run() {
+    let cli = Cli::parse();
+    let outcome = match cli.task {
+        Task::Demo(options) => demo::run(options),
+        Task::Ci => ci(),
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("xtask: {e:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn run() -> Result<()> {
-    let task = std::env::args().nth(1).unwrap_or_default();
-    match task.as_str() {
-        "ci" => ci(),
-        "" | "help" | "--help" => {
-            println!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci    fmt, clippy and tests, as .ci/run does"
-            );
-            Ok(())
-        }
-        other => bail!("unknown task `{other}` (try `cargo xtask help`)"),
     }
 }
 
@@ -44,14 +58,36 @@ fn ci() -> Result<()> {
     cargo(&["test", "--workspace"])
 }
 
-fn cargo(args: &[&str]) -> Result<()> {
+/// Runs `cargo <args>` in the workspace, failing on a non-zero exit.
+pub(crate) fn cargo(args: &[&str]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(&cargo)
+    let status = Process::new(&cargo)
         .args(args)
+        .current_dir(workspace_root())
         .status()
         .with_context(|| format!("could not start `{cargo}`"))?;
     if !status.success() {
         bail!("`cargo {}` failed ({status})", args.join(" "));
     }
     Ok(())
+}
+
+/// The workspace root (xtask lives one level below it).
+pub(crate) fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
+
+/// Where cargo puts build output: `$CARGO_TARGET_DIR` or `<root>/target`.
+pub(crate) fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|dir| {
+            if dir.is_absolute() {
+                dir
+            } else {
+                workspace_root().join(dir)
+            }
+        })
+        .unwrap_or_else(|| workspace_root().join("target"))
 }

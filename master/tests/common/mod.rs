@@ -1,0 +1,315 @@
+//! Builders for a master database and readers of its rows, shared by the
+//! master's tests.
+//!
+//! A master database is filled with `shard_store::apply`: a host or job
+//! record whose `shard` is `ToOne::Null` stays unassigned. Shards and their
+//! labels (`afe_shards_labels`) are written directly. Builders return
+//! minimal valid records; a test sets exactly the fields its behaviour
+//! depends on.
+
+#![allow(dead_code)]
+
+use chrono::NaiveDateTime;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, QueryOrder};
+use shard_master::Fault;
+use shard_model::{
+    AclGroup, HeartbeatRequest, HeartbeatResponse, Host, HostAttribute, Hqe, Job, JobKeyval, Label,
+    Shard, ToOne, User,
+};
+use shard_store::entity::prelude::*;
+use shard_store::entity::{
+    afe_host_queue_entries, afe_hosts, afe_jobs, afe_labels, afe_shards, afe_shards_labels,
+};
+use shard_store::testing::TestDb;
+
+pub fn at(s: &str) -> NaiveDateTime {
+    shard_model::parse_datetime(s).expect("test datetime")
+}
+
+/// Shard `id`, named `shard<id>`.
+pub fn shard(id: i32) -> Shard {
+    Shard {
+        id,
+        hostname: format!("shard{id}"),
+    }
+}
+
+/// Label `id`, named `board:b<id>`.
+pub fn label(id: i32) -> Label {
+    Label {
+        id,
+        name: Some(format!("board:b{id}")),
+        kernel_config: Some(String::new()),
+        platform: Some(false),
+        invalid: false,
+        only_if_needed: false,
+    }
+}
+
+pub fn user(id: i32, login: &str) -> User {
+    User {
+        id,
+        login: Some(login.to_owned()),
+        access_level: Some(0),
+        reboot_before: 1,
+        reboot_after: 2,
+        show_experimental: false,
+    }
+}
+
+pub fn group(id: i32, users: Vec<User>) -> AclGroup {
+    AclGroup {
+        id,
+        name: Some(format!("group{id}")),
+        description: Some(String::new()),
+        users: Some(users),
+    }
+}
+
+pub fn attribute(name: &str, value: &str) -> HostAttribute {
+    HostAttribute {
+        id: None,
+        attribute: name.to_owned(),
+        value: value.to_owned(),
+        host_id: None,
+    }
+}
+
+/// An unassigned, unleased, ready host carrying the labels `labels`.
+pub fn host(id: i32, labels: &[i32]) -> Host {
+    Host {
+        id,
+        hostname: Some(format!("host{id}")),
+        locked: Some(false),
+        leased: false,
+        synch_id: None,
+        status: Some("Ready".to_owned()),
+        invalid: Some(false),
+        protection: 0,
+        lock_time: None,
+        dirty: false,
+        lock_reason: Some(String::new()),
+        aclgroup_set: Some(vec![]),
+        hostattribute_set: Some(vec![]),
+        labels: Some(labels.iter().map(|&l| label(l)).collect()),
+        shard: ToOne::Null,
+    }
+}
+
+/// A queued entry on any host of label `label_id`.
+pub fn hqe_meta(id: i32, label_id: i32) -> Hqe {
+    Hqe {
+        id,
+        status: Some("Queued".to_owned()),
+        active: Some(false),
+        complete: Some(false),
+        deleted: false,
+        aborted: false,
+        execution_subdir: String::new(),
+        started_on: None,
+        finished_on: None,
+        host_id: None,
+        meta_host: ToOne::Set(label(label_id)),
+    }
+}
+
+/// A queued entry bound to host `host_id`, without a meta host.
+pub fn hqe_on(id: i32, host_id: i32) -> Hqe {
+    Hqe {
+        host_id: Some(host_id),
+        meta_host: ToOne::Null,
+        ..hqe_meta(id, 0)
+    }
+}
+
+/// A queued entry with neither a host nor a meta host.
+pub fn hqe_hostless(id: i32) -> Hqe {
+    Hqe {
+        meta_host: ToOne::Null,
+        ..hqe_meta(id, 0)
+    }
+}
+
+/// An unassigned job with the entries `hqes`, no dependency labels, no
+/// keyvals and no parent.
+pub fn job(id: i32, hqes: Vec<Hqe>) -> Job {
+    Job {
+        id,
+        owner: Some("chromeos-test".to_owned()),
+        name: Some(format!("job{id}")),
+        priority: Some(40),
+        control_file: Some("job.run_test('dummy_Pass')".to_owned()),
+        control_type: Some(2),
+        created_on: Some(at("2014-09-23T15:56:10")),
+        synch_count: 1,
+        timeout: 24,
+        timeout_mins: 1440,
+        max_runtime_hrs: 72,
+        max_runtime_mins: 1440,
+        test_retry: 0,
+        run_verify: Some(false),
+        run_reset: true,
+        parse_failed_repair: true,
+        email_list: String::new(),
+        reboot_before: 1,
+        reboot_after: 0,
+        require_ssp: None,
+        parent_job_id: None,
+        dependency_labels: Some(vec![]),
+        hostqueueentry_set: Some(hqes),
+        jobkeyval_set: Some(vec![]),
+        shard: ToOne::Null,
+    }
+}
+
+pub fn keyval(job_id: i32, key: &str, value: &str) -> JobKeyval {
+    JobKeyval {
+        id: None,
+        job_id,
+        key: key.to_owned(),
+        value: value.to_owned(),
+    }
+}
+
+/// Creates shard `id` (named `shard<id>`) owning the labels `labels`
+/// (created when missing).
+pub async fn add_shard(db: &TestDb, id: i32, labels: &[i32]) {
+    let conn = db.store.connection();
+    if Shards::find_by_id(id).one(conn).await.unwrap().is_none() {
+        afe_shards::ActiveModel {
+            id: Set(id),
+            hostname: Set(format!("shard{id}")),
+        }
+        .insert(conn)
+        .await
+        .unwrap();
+    }
+    for &label_id in labels {
+        if Labels::find_by_id(label_id)
+            .one(conn)
+            .await
+            .unwrap()
+            .is_none()
+        {
+            let l = label(label_id);
+            afe_labels::ActiveModel {
+                id: Set(l.id),
+                name: Set(l.name),
+                kernel_config: Set(l.kernel_config),
+                platform: Set(l.platform),
+                invalid: Set(l.invalid),
+                only_if_needed: Set(l.only_if_needed),
+                atomic_group_id: Set(None),
+            }
+            .insert(conn)
+            .await
+            .unwrap();
+        }
+        afe_shards_labels::ActiveModel {
+            shard_id: Set(id),
+            label_id: Set(label_id),
+            ..Default::default()
+        }
+        .insert(conn)
+        .await
+        .unwrap();
+    }
+}
+
+/// Fills the master database with hosts, jobs and (suite) keyvals; every
+/// record must land.
+pub async fn seed(db: &TestDb, hosts: Vec<Host>, jobs: Vec<Job>, keyvals: Vec<JobKeyval>) {
+    let records = HeartbeatResponse {
+        hosts,
+        jobs,
+        suite_keyvals: keyvals,
+        incorrect_host_ids: vec![],
+        rejected: vec![],
+    };
+    let report = shard_store::apply(db.store.connection(), &records)
+        .await
+        .unwrap();
+    assert_eq!(report.rejected, vec![], "the test's master data must land");
+}
+
+/// A heartbeat of `shard<shard_id>` that knows nothing and uploads nothing.
+pub fn request(shard_id: i32) -> HeartbeatRequest {
+    HeartbeatRequest {
+        shard_hostname: format!("shard{shard_id}"),
+        known_job_ids: vec![],
+        known_host_ids: vec![],
+        known_host_statuses: vec![],
+        jobs: vec![],
+        hqes: vec![],
+    }
+}
+
+/// Answers `request`, which must succeed.
+pub async fn heartbeat(db: &TestDb, request: &HeartbeatRequest) -> HeartbeatResponse {
+    match shard_master::shard_heartbeat(db.store.connection(), request).await {
+        Ok(response) => response,
+        Err(fault) => panic!("heartbeat refused: {fault}"),
+    }
+}
+
+/// Answers `request`, which must be refused.
+pub async fn refused(db: &TestDb, request: &HeartbeatRequest) -> Fault {
+    match shard_master::shard_heartbeat(db.store.connection(), request).await {
+        Ok(response) => panic!("heartbeat answered instead of refused: {response:?}"),
+        Err(fault) => fault,
+    }
+}
+
+pub fn host_ids(response: &HeartbeatResponse) -> Vec<i32> {
+    response.hosts.iter().map(|h| h.id).collect()
+}
+
+pub fn job_ids(response: &HeartbeatResponse) -> Vec<i32> {
+    response.jobs.iter().map(|j| j.id).collect()
+}
+
+pub async fn host_row(db: &TestDb, id: i32) -> afe_hosts::Model {
+    Hosts::find_by_id(id)
+        .one(db.store.connection())
+        .await
+        .unwrap()
+        .expect("host row")
+}
+
+pub async fn job_row(db: &TestDb, id: i32) -> afe_jobs::Model {
+    Jobs::find_by_id(id)
+        .one(db.store.connection())
+        .await
+        .unwrap()
+        .expect("job row")
+}
+
+pub async fn hqe_row(db: &TestDb, id: i32) -> afe_host_queue_entries::Model {
+    HostQueueEntries::find_by_id(id)
+        .one(db.store.connection())
+        .await
+        .unwrap()
+        .expect("entry row")
+}
+
+/// The shard a host is assigned to on the master.
+pub async fn host_shard(db: &TestDb, id: i32) -> Option<i32> {
+    host_row(db, id).await.shard_id
+}
+
+/// The shard a job is assigned to on the master.
+pub async fn job_shard(db: &TestDb, id: i32) -> Option<i32> {
+    job_row(db, id).await.shard_id
+}
+
+/// Every host id of the master database, in order.
+pub async fn all_host_ids(db: &TestDb) -> Vec<i32> {
+    Hosts::find()
+        .order_by_asc(afe_hosts::Column::Id)
+        .all(db.store.connection())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.id)
+        .collect()
+}

@@ -1,0 +1,205 @@
+//! §8 step 4: which hosts go to a shard, and which known hosts are
+//! incorrect, on every backend. Shard 1 owns label 1, shard 2 label 2;
+//! label 7 belongs to no shard.
+
+// A panic is how a test fails; unwrapping here is the assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use shard_master::assign;
+use shard_model::{AclGroup, HeartbeatRequest, Host, HostAttribute, ToOne};
+use shard_store::entity::{afe_hosts, afe_shards_labels};
+use shard_store::testing::TestDb;
+
+shard_store::backend_tests!(
+    host_with_a_shard_label_is_assigned_and_returned_with_its_dependencies,
+    leased_host_is_not_assigned,
+    host_without_a_shard_label_is_not_assigned,
+    host_of_another_shards_label_is_not_assigned,
+    known_host_is_not_returned_again,
+    assigned_host_the_shard_does_not_know_is_resent,
+    incorrect_host_ids_are_known_hosts_not_assigned_to_the_shard,
+    label_removed_between_candidates_and_assignment_leaves_the_host_unassigned,
+    host_leased_between_candidates_and_assignment_is_not_assigned,
+);
+
+async fn two_shards(db: &TestDb) {
+    add_shard(db, 1, &[1]).await;
+    add_shard(db, 2, &[2]).await;
+}
+
+fn knowing(hosts: &[i32]) -> HeartbeatRequest {
+    HeartbeatRequest {
+        known_host_ids: hosts.to_vec(),
+        known_host_statuses: hosts.iter().map(|_| Some("Ready".to_owned())).collect(),
+        ..request(1)
+    }
+}
+
+async fn host_with_a_shard_label_is_assigned_and_returned_with_its_dependencies(db: TestDb) {
+    two_shards(&db).await;
+    let h = Host {
+        aclgroup_set: Some(vec![group(3, vec![user(4, "alice"), user(5, "bob")])]),
+        hostattribute_set: Some(vec![attribute("serial", "123")]),
+        ..host(1, &[1, 7])
+    };
+    seed(&db, vec![h], vec![], vec![]).await;
+
+    let response = heartbeat(&db, &request(1)).await;
+
+    assert_eq!(host_shard(&db, 1).await, Some(1));
+    assert_eq!(
+        response.hosts,
+        vec![Host {
+            id: 1,
+            hostname: Some("host1".to_owned()),
+            locked: Some(false),
+            leased: false,
+            synch_id: None,
+            status: Some("Ready".to_owned()),
+            invalid: Some(false),
+            protection: 0,
+            lock_time: None,
+            dirty: false,
+            lock_reason: Some(String::new()),
+            aclgroup_set: Some(vec![AclGroup {
+                id: 3,
+                name: Some("group3".to_owned()),
+                description: Some(String::new()),
+                users: Some(vec![user(4, "alice"), user(5, "bob")]),
+            }]),
+            hostattribute_set: Some(vec![HostAttribute {
+                id: Some(1),
+                attribute: "serial".to_owned(),
+                value: "123".to_owned(),
+                host_id: Some(1),
+            }]),
+            labels: Some(vec![label(1), label(7)]),
+            shard: ToOne::Set(shard(1)),
+        }]
+    );
+    assert_eq!(response.incorrect_host_ids, Vec::<i32>::new());
+}
+
+async fn leased_host_is_not_assigned(db: TestDb) {
+    two_shards(&db).await;
+    let leased = Host {
+        leased: true,
+        ..host(1, &[1])
+    };
+    seed(&db, vec![leased], vec![], vec![]).await;
+
+    let response = heartbeat(&db, &request(1)).await;
+
+    assert_eq!(host_ids(&response), Vec::<i32>::new());
+    assert_eq!(host_shard(&db, 1).await, None);
+}
+
+async fn host_without_a_shard_label_is_not_assigned(db: TestDb) {
+    two_shards(&db).await;
+    seed(&db, vec![host(1, &[7])], vec![], vec![]).await;
+
+    let response = heartbeat(&db, &request(1)).await;
+
+    assert_eq!(host_ids(&response), Vec::<i32>::new());
+    assert_eq!(host_shard(&db, 1).await, None);
+}
+
+async fn host_of_another_shards_label_is_not_assigned(db: TestDb) {
+    two_shards(&db).await;
+    seed(&db, vec![host(1, &[2])], vec![], vec![]).await;
+
+    let response = heartbeat(&db, &request(1)).await;
+
+    assert_eq!(host_ids(&response), Vec::<i32>::new());
+    assert_eq!(host_shard(&db, 1).await, None);
+}
+
+async fn known_host_is_not_returned_again(db: TestDb) {
+    two_shards(&db).await;
+    seed(&db, vec![host(1, &[1]), host(2, &[1])], vec![], vec![]).await;
+    let first = heartbeat(&db, &request(1)).await;
+    assert_eq!(host_ids(&first), vec![1, 2]);
+
+    let second = heartbeat(&db, &knowing(&[1])).await;
+
+    assert_eq!(host_ids(&second), vec![2]);
+    assert_eq!(second.incorrect_host_ids, Vec::<i32>::new());
+}
+
+async fn assigned_host_the_shard_does_not_know_is_resent(db: TestDb) {
+    two_shards(&db).await;
+    seed(&db, vec![host(1, &[1])], vec![], vec![]).await;
+    // The shard lost the response that carried host 1.
+    heartbeat(&db, &request(1)).await;
+
+    let again = heartbeat(&db, &request(1)).await;
+
+    assert_eq!(host_ids(&again), vec![1]);
+    assert_eq!(host_shard(&db, 1).await, Some(1));
+}
+
+async fn incorrect_host_ids_are_known_hosts_not_assigned_to_the_shard(db: TestDb) {
+    two_shards(&db).await;
+    let on = |id, label, shard_id| Host {
+        shard: ToOne::Set(shard(shard_id)),
+        ..host(id, &[label])
+    };
+    // 1 is shard 1's, 2 shard 2's, 3 nobody's; the master has no host 99.
+    seed(
+        &db,
+        vec![on(1, 1, 1), on(2, 2, 2), host(3, &[7])],
+        vec![],
+        vec![],
+    )
+    .await;
+
+    let response = heartbeat(&db, &knowing(&[1, 2, 3, 99])).await;
+
+    assert_eq!(response.incorrect_host_ids, vec![2, 3]);
+    assert_eq!(host_ids(&response), Vec::<i32>::new());
+    assert_eq!(host_shard(&db, 2).await, Some(2), "not taken from shard 2");
+    assert_eq!(host_shard(&db, 3).await, None);
+}
+
+async fn label_removed_between_candidates_and_assignment_leaves_the_host_unassigned(db: TestDb) {
+    two_shards(&db).await;
+    seed(&db, vec![host(1, &[1])], vec![], vec![]).await;
+    let conn = db.store.connection();
+
+    let candidates = assign::host_candidates(conn, 1, &[]).await.unwrap();
+    assert_eq!(candidates, vec![1]);
+    afe_shards_labels::Entity::delete_many()
+        .filter(afe_shards_labels::Column::LabelId.eq(1))
+        .exec(conn)
+        .await
+        .unwrap();
+    let assigned = assign::assign_hosts(conn, 1, &candidates).await.unwrap();
+
+    assert_eq!(assigned, Vec::<i32>::new());
+    assert_eq!(host_shard(&db, 1).await, None);
+}
+
+async fn host_leased_between_candidates_and_assignment_is_not_assigned(db: TestDb) {
+    two_shards(&db).await;
+    seed(&db, vec![host(1, &[1])], vec![], vec![]).await;
+    let conn = db.store.connection();
+
+    let candidates = assign::host_candidates(conn, 1, &[]).await.unwrap();
+    assert_eq!(candidates, vec![1]);
+    afe_hosts::ActiveModel {
+        id: Set(1),
+        leased: Set(true),
+        ..Default::default()
+    }
+    .update(conn)
+    .await
+    .unwrap();
+    let assigned = assign::assign_hosts(conn, 1, &candidates).await.unwrap();
+
+    assert_eq!(assigned, Vec::<i32>::new());
+    assert_eq!(host_shard(&db, 1).await, None);
+}
