@@ -13,6 +13,7 @@ pub mod heartbeat;
 pub mod load;
 pub mod seed;
 pub mod server;
+pub mod suites;
 pub mod uploads;
 
 pub use error::Fault;

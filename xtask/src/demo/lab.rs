@@ -132,19 +132,6 @@ pub async fn progress(master: &Store, shards: &[Store]) -> Result<Progress> {
     Ok(out)
 }
 
-/// Plays the master's scheduler for hostless suite jobs (§8: they stay on
-/// the master): a suite's own entry completes once all its children have.
-pub async fn complete_finished_suites(master: &Store) -> Result<()> {
-    let sql = "UPDATE afe_host_queue_entries \
-         SET status = 'Completed', complete = 1, active = 0, finished_on = datetime('now') \
-         WHERE host_id IS NULL AND meta_host IS NULL AND (complete = 0 OR complete IS NULL) \
-         AND NOT EXISTS (SELECT 1 FROM afe_jobs c JOIN afe_host_queue_entries q ON q.job_id = c.id \
-                         WHERE c.parent_job_id = afe_host_queue_entries.job_id \
-                         AND (q.complete = 0 OR q.complete IS NULL))";
-    master.connection().execute_unprepared(sql).await?;
-    Ok(())
-}
-
 /// The lab at the end, for the summary.
 #[derive(Debug, Clone, Default)]
 pub struct Report {

@@ -209,7 +209,7 @@ async fn watch(
                 break Err(anyhow::anyhow!("interrupted; every process has been stopped"));
             }
         }
-        if let Err(e) = lab::complete_finished_suites(master).await {
+        if let Err(e) = shard_master::suites::complete_finished_suites(master.connection()).await {
             bars.println(format!("suite completion failed this round: {e:#}"))
                 .ok();
         }
