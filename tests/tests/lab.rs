@@ -133,7 +133,7 @@ async fn converge(backend: Backend) {
         .all(master_conn)
         .await
         .unwrap();
-    assert_eq!(children.len() as u64, u64::from(seeded.child_jobs));
+    assert_eq!(children.len() as u64, seeded.child_jobs);
     for (n, shard) in shards.iter().enumerate() {
         let shard_id = i32::try_from(n + 1).unwrap();
         let expected: HashSet<i32> = children
