@@ -229,13 +229,19 @@ fn median(values: &[f64]) -> Option<f64> {
 
 /// The table printed at the end.
 pub fn summary(
+    converged: bool,
     report: &Report,
     scraped: &[Option<String>],
     times: &[Vec<f64>],
     took: Duration,
 ) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "\nlab converged in {:.1} s", took.as_secs_f64());
+    let verdict = if converged {
+        "lab converged in"
+    } else {
+        "lab stopped, NOT converged, after"
+    };
+    let _ = writeln!(out, "\n{verdict} {:.1} s", took.as_secs_f64());
     let _ = writeln!(
         out,
         "  jobs   {} ({} child jobs run by shards, {} hostless suite jobs on the master), {} finished on the master",

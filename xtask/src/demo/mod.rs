@@ -171,7 +171,7 @@ async fn demo(options: Options) -> Result<()> {
     let heartbeat_times = lab::heartbeat_times(&dir, options.shards);
     print!(
         "{}",
-        lab::summary(&report, &scraped, &heartbeat_times, took)
+        lab::summary(outcome.is_ok(), &report, &scraped, &heartbeat_times, took)
     );
     for (n, url) in metrics_urls.iter().enumerate() {
         println!("shard{} served its metrics at {url} while it ran", n + 1);
