@@ -119,21 +119,23 @@ impl Store {
 
     /// Creates the missing `afe_` tables and adopts the existing ones
     /// untouched (§9), then reports which were which.
+    ///
+    /// When every table exists nothing is written at all, not even the
+    /// migration tool's bookkeeping table: a client whose database user may
+    /// only read and write rows (or a read-only `status`) still starts.
     pub async fn migrate(&self) -> Result<MigrateReport, StoreError> {
         let manager = sea_orm_migration::SchemaManager::new(&self.db);
         let mut before = Vec::new();
         for table in AFE_TABLES {
-            if manager
-                .has_table(table)
-                .await
-                .map_err(StoreError::Migrate)?
-            {
+            if manager.has_table(table).await.map_err(StoreError::Migrate)? {
                 before.push(table);
             }
         }
-        Migrator::up(&self.db, None)
-            .await
-            .map_err(StoreError::Migrate)?;
+        if before.len() < AFE_TABLES.len() {
+            Migrator::up(&self.db, None)
+                .await
+                .map_err(StoreError::Migrate)?;
+        }
         let (adopted, created) = AFE_TABLES.iter().partition(|t| before.contains(t));
         Ok(MigrateReport { created, adopted })
     }

@@ -8,6 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use sea_orm::ConnectionTrait;
 use shard_store::testing::TestDb;
 use shard_tests::{Reply, Script, ScriptedMaster};
 
@@ -17,6 +18,7 @@ backend_tests!(
     a_json_rpc_error_is_not_retried_and_fails_the_heartbeat,
     server_errors_are_retried_until_the_master_answers,
     a_master_that_is_down_fails_the_heartbeat_within_the_retry_budget,
+    a_database_that_refuses_writes_fails_the_heartbeat_as_database,
 );
 
 /// How long a heartbeat against a master that is down may take: its retry
@@ -107,4 +109,84 @@ async fn a_master_that_is_down_fails_the_heartbeat_within_the_retry_budget(db: T
         "connection failures are retried:\n{output}"
     );
     assert!(took < DOWN_BOUND, "took {took:?}:\n{output}");
+}
+
+async fn a_database_that_refuses_writes_fails_the_heartbeat_as_database(db: TestDb) {
+    migrate(&db).await;
+    let Some(read_only) = ReadOnly::for_db(&db).await else {
+        return;
+    };
+    let master = ScriptedMaster::start([Reply::Response(response(
+        vec![host(1)],
+        vec![job_on(10, 1)],
+        vec![],
+    ))])
+    .await;
+
+    let args = set(args("once", &master, &db), "--database-url", &read_only.url);
+    let output = run_to_end(args).await;
+
+    assert_eq!(output.code, Some(1), "{output}");
+    assert!(
+        output.stderr.contains(&failed_because("database")),
+        "{output}"
+    );
+    assert_eq!(
+        master.requests().len(),
+        1,
+        "the database failed after the call"
+    );
+    assert!(
+        host_ids(db.store.connection()).await.is_empty(),
+        "nothing was applied"
+    );
+    master.assert_no_violations();
+}
+
+/// A URL of the test database on which every write fails, for a reason
+/// that is the database's, not a record's.
+struct ReadOnly {
+    url: String,
+    _user: Option<CreatedUser>,
+}
+
+impl ReadOnly {
+    async fn for_db(db: &TestDb) -> Option<ReadOnly> {
+        let url = db.url().to_owned();
+        let (scheme, rest) = url.split_once("://")?;
+        match scheme {
+            "sqlite" => Some(ReadOnly {
+                url: url.replace("mode=rwc", "mode=ro"),
+                _user: None,
+            }),
+            "postgres" | "postgresql" => {
+                let (_, database) = rest.rsplit_once('/')?;
+                let sql =
+                    format!("ALTER DATABASE {database} SET default_transaction_read_only = on");
+                db.store
+                    .connection()
+                    .execute_unprepared(&sql)
+                    .await
+                    .unwrap();
+                Some(ReadOnly { url, _user: None })
+            }
+            _ => {
+                let (userinfo, host_and_db) = rest.split_once('@')?;
+                let (server, database) = host_and_db.rsplit_once('/')?;
+                let user = unique_user();
+                let created = CreatedUser::mysql(
+                    &format!("{scheme}://{userinfo}@{server}/"),
+                    &user,
+                    "readOnly-1",
+                    "SELECT",
+                    database,
+                )
+                .await?;
+                Some(ReadOnly {
+                    url: format!("{scheme}://{user}:readOnly-1@{server}/{database}"),
+                    _user: Some(created),
+                })
+            }
+        }
+    }
 }

@@ -6,11 +6,10 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use common::*;
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::Database;
 use shard_store::testing::TestDb;
 use shard_tests::{Reply, Script, ScriptedMaster, ShardClient};
 
@@ -109,7 +108,9 @@ impl PasswordLogin {
                 // the test database.
                 let admin_url = format!("{scheme}://{userinfo}@{server_path}/");
                 let user = unique_user();
-                let created = CreatedUser::mysql(&admin_url, &user, database).await?;
+                let created =
+                    CreatedUser::mysql(&admin_url, &user, DB_PASSWORD, "ALL PRIVILEGES", database)
+                        .await?;
                 PasswordLogin {
                     url: format!("{scheme}://{user}:{DB_PASSWORD}@{server_path}/{database}"),
                     password: DB_PASSWORD.to_owned(),
@@ -134,75 +135,6 @@ impl PasswordLogin {
                 );
                 None
             }
-        }
-    }
-}
-
-fn unique_user() -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "shard_pw_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// A MySQL user made for one test, dropped with this value.
-struct CreatedUser {
-    admin_url: String,
-    user: String,
-}
-
-impl CreatedUser {
-    /// Creates `user` with [`DB_PASSWORD`] and every right on `database`;
-    /// `None` (with a note) when the server does not let the test do so.
-    async fn mysql(admin_url: &str, user: &str, database: &str) -> Option<CreatedUser> {
-        let admin = Database::connect(admin_url).await.ok()?;
-        let statements = [
-            format!("CREATE USER '{user}'@'%' IDENTIFIED BY '{DB_PASSWORD}'"),
-            format!("GRANT ALL PRIVILEGES ON `{database}`.* TO '{user}'@'%'"),
-        ];
-        for statement in statements {
-            if let Err(e) = admin.execute_unprepared(&statement).await {
-                eprintln!("note: cannot create a user with a password ({e})");
-                let _ = admin.close().await;
-                return None;
-            }
-        }
-        let _ = admin.close().await;
-        Some(CreatedUser {
-            admin_url: admin_url.to_owned(),
-            user: user.to_owned(),
-        })
-    }
-}
-
-impl Drop for CreatedUser {
-    fn drop(&mut self) {
-        let admin_url = self.admin_url.clone();
-        let sql = format!("DROP USER IF EXISTS '{}'@'%'", self.user);
-        // Drop runs inside the test's runtime, which cannot be blocked on;
-        // a short-lived runtime on its own thread can.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            runtime.block_on(async move {
-                let admin = Database::connect(&admin_url)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                admin
-                    .execute_unprepared(&sql)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let _ = admin.close().await;
-                Ok::<_, String>(())
-            })
-        })
-        .join();
-        if let Ok(Err(e)) | Err(e) = dropped.map_err(|_| "panicked".to_owned()) {
-            eprintln!("warning: could not drop test user {}: {e}", self.user);
         }
     }
 }

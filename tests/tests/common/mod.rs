@@ -7,10 +7,11 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
-use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder};
+use sea_orm::{ConnectionTrait, Database, EntityTrait, QueryOrder};
 use shard_model::{
     AclGroup, HeartbeatResponse, Host, HostAttribute, Hqe, Job, JobKeyval, Label, Shard, ToOne,
     User,
@@ -420,4 +421,84 @@ pub fn owned(rows: &[(i32, &str, &str)]) -> Vec<(i32, String, String)> {
     rows.iter()
         .map(|(i, a, b)| (*i, (*a).to_owned(), (*b).to_owned()))
         .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Database users made for one test.
+
+/// A user name no other test uses.
+pub fn unique_user() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "shard_pw_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A MySQL user made for one test, dropped with this value.
+pub struct CreatedUser {
+    admin_url: String,
+    user: String,
+}
+
+impl CreatedUser {
+    /// Creates `user` with `password` and `privileges` (`ALL PRIVILEGES`,
+    /// `SELECT`, ...) on `database`; `None` (with a note) when the server
+    /// does not let the test do so.
+    pub async fn mysql(
+        admin_url: &str,
+        user: &str,
+        password: &str,
+        privileges: &str,
+        database: &str,
+    ) -> Option<CreatedUser> {
+        let admin = Database::connect(admin_url).await.ok()?;
+        let statements = [
+            format!("CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'"),
+            format!("GRANT {privileges} ON `{database}`.* TO '{user}'@'%'"),
+        ];
+        for statement in statements {
+            if let Err(e) = admin.execute_unprepared(&statement).await {
+                eprintln!("note: cannot create a user with a password ({e})");
+                let _ = admin.close().await;
+                return None;
+            }
+        }
+        let _ = admin.close().await;
+        Some(CreatedUser {
+            admin_url: admin_url.to_owned(),
+            user: user.to_owned(),
+        })
+    }
+}
+
+impl Drop for CreatedUser {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let sql = format!("DROP USER IF EXISTS '{}'@'%'", self.user);
+        // Drop runs inside the test's runtime, which cannot be blocked on;
+        // a short-lived runtime on its own thread can.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async move {
+                let admin = Database::connect(&admin_url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                admin
+                    .execute_unprepared(&sql)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let _ = admin.close().await;
+                Ok::<_, String>(())
+            })
+        })
+        .join();
+        if let Ok(Err(e)) | Err(e) = dropped.map_err(|_| "panicked".to_owned()) {
+            eprintln!("warning: could not drop test user {}: {e}", self.user);
+        }
+    }
 }
