@@ -127,7 +127,11 @@ impl Store {
         let manager = sea_orm_migration::SchemaManager::new(&self.db);
         let mut before = Vec::new();
         for table in AFE_TABLES {
-            if manager.has_table(table).await.map_err(StoreError::Migrate)? {
+            if manager
+                .has_table(table)
+                .await
+                .map_err(StoreError::Migrate)?
+            {
                 before.push(table);
             }
         }
