@@ -47,6 +47,11 @@ enum Command {
         /// The JSON-RPC path.
         #[arg(long, default_value = "/afe/server/noauth/rpc/")]
         rpc_path: String,
+        /// TEST ONLY (fault injection): while this file exists and holds
+        /// `http_500`, `garbage` or `malformed_record`, every call is answered
+        /// with that fault. Never set it for a real lab.
+        #[arg(long, value_name = "FILE")]
+        fault_file: Option<std::path::PathBuf>,
     },
     /// Create a lab (shards, boards, hosts, users, suite and child jobs) on
     /// an empty master database, then print what was written.
@@ -183,7 +188,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{summary}");
             Ok(())
         }
-        Command::Serve { listen, rpc_path } => {
+        Command::Serve {
+            listen,
+            rpc_path,
+            fault_file,
+        } => {
+            if let Some(file) = &fault_file {
+                tracing::warn!(file = %file.display(), "fault injection is enabled (test only)");
+            }
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
@@ -201,8 +213,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 stop.cancel();
             });
-            shard_master::server::serve(listener, store.connection().clone(), rpc_path, shutdown)
-                .await;
+            shard_master::server::serve_with_faults(
+                listener,
+                store.connection().clone(),
+                rpc_path,
+                fault_file,
+                shutdown,
+            )
+            .await;
             tracing::info!("shard-master stopped");
             Ok(())
         }

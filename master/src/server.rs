@@ -3,6 +3,7 @@
 //! `error` object with an exception-style `name`, as a Django master sends.
 
 use std::convert::Infallible;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -29,7 +30,25 @@ pub async fn serve(
     rpc_path: String,
     shutdown: CancellationToken,
 ) {
-    let state = Arc::new((db, rpc_path));
+    serve_with_faults(listener, db, rpc_path, None, shutdown).await;
+}
+
+/// [`serve`], with a fault switch for fault-injection tests (`cargo xtask
+/// chaos`); never for a real lab. While `fault_file` exists and names a
+/// [`Fault`](FaultMode), every call is answered with that fault instead of
+/// (or, for a malformed record, besides) the real answer.
+pub async fn serve_with_faults(
+    listener: TcpListener,
+    db: DatabaseConnection,
+    rpc_path: String,
+    fault_file: Option<PathBuf>,
+    shutdown: CancellationToken,
+) {
+    let state = Arc::new(State {
+        db,
+        rpc_path,
+        fault_file,
+    });
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -45,7 +64,7 @@ pub async fn serve(
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let state = Arc::clone(&state);
-                async move { Ok::<_, Infallible>(handle(req, &state.0, &state.1).await) }
+                async move { Ok::<_, Infallible>(handle(req, &state).await) }
             });
             if let Err(e) = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -57,11 +76,46 @@ pub async fn serve(
     }
 }
 
-async fn handle(
-    req: Request<Incoming>,
-    db: &DatabaseConnection,
-    rpc_path: &str,
-) -> Response<Full<Bytes>> {
+/// What every connection shares.
+struct State {
+    db: DatabaseConnection,
+    rpc_path: String,
+    fault_file: Option<PathBuf>,
+}
+
+/// A fault the master can be told to answer with (test-only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultMode {
+    /// HTTP 500 with a short text body.
+    Http500,
+    /// HTTP 200 with a body that is not JSON.
+    Garbage,
+    /// The real answer, plus one host record that cannot parse.
+    MalformedRecord,
+}
+
+impl FaultMode {
+    /// The mode a fault file names (`http_500`, `garbage`,
+    /// `malformed_record`); anything else is no fault.
+    pub fn parse(text: &str) -> Option<FaultMode> {
+        match text.trim() {
+            "http_500" => Some(FaultMode::Http500),
+            "garbage" => Some(FaultMode::Garbage),
+            "malformed_record" => Some(FaultMode::MalformedRecord),
+            _ => None,
+        }
+    }
+}
+
+/// The fault in force, read per call so a test can switch it at any time.
+async fn fault(state: &State) -> Option<FaultMode> {
+    let path = state.fault_file.as_ref()?;
+    let text = tokio::fs::read_to_string(path).await.ok()?;
+    FaultMode::parse(&text)
+}
+
+async fn handle(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> {
+    let rpc_path = state.rpc_path.as_str();
     if req.uri().path() != rpc_path {
         return plain(
             StatusCode::NOT_FOUND,
@@ -99,7 +153,29 @@ async fn handle(
         }
     };
     let id = call.get("id").cloned().unwrap_or(Value::Null);
-    let outcome = dispatch(&call, db).await;
+    let injected = fault(state).await;
+    match injected {
+        Some(FaultMode::Http500) => {
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "injected fault: internal server error\n".to_owned(),
+            );
+        }
+        Some(FaultMode::Garbage) => {
+            return plain(
+                StatusCode::OK,
+                "<html>injected fault: not JSON</html>".to_owned(),
+            );
+        }
+        Some(FaultMode::MalformedRecord) | None => {}
+    }
+    let mut outcome = dispatch(&call, &state.db).await;
+    if injected == Some(FaultMode::MalformedRecord)
+        && let Ok(result) = &mut outcome
+        && let Some(hosts) = result.get_mut("hosts").and_then(Value::as_array_mut)
+    {
+        hosts.push(json!({"id": 2_147_483_000, "hostname": ["not", "a", "string"]}));
+    }
     envelope(id, outcome)
 }
 

@@ -25,6 +25,8 @@ const RPC_PATH: &str = "/afe/server/noauth/rpc/";
 /// A master serving `db` on a loopback port.
 struct Master {
     addr: SocketAddr,
+    /// The fault switch (absent: no fault).
+    fault_file: std::path::PathBuf,
     shutdown: CancellationToken,
     task: JoinHandle<()>,
     db: TestDb,
@@ -38,14 +40,21 @@ impl Master {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(shard_master::server::serve(
+        let fault_file = std::env::temp_dir().join(format!(
+            "shard-master-fault-{}-{}",
+            std::process::id(),
+            addr.port()
+        ));
+        let task = tokio::spawn(shard_master::server::serve_with_faults(
             listener,
             db.store.connection().clone(),
             RPC_PATH.to_owned(),
+            Some(fault_file.clone()),
             shutdown.clone(),
         ));
         Master {
             addr,
+            fault_file,
             shutdown,
             task,
             db,
@@ -193,5 +202,48 @@ async fn wrong_path_gets_http_404() {
         None,
         "nothing was assigned"
     );
+    master.stop().await;
+}
+
+#[tokio::test]
+async fn the_fault_switch_answers_each_injected_fault_then_heals() {
+    let master = Master::start().await;
+    let call = json!({
+        "method": "shard_heartbeat",
+        "params": [{"shard_hostname": "shard1"}],
+        "id": "jsonrpc",
+    })
+    .to_string();
+
+    std::fs::write(&master.fault_file, "http_500").unwrap();
+    let (status, _) = master.send(Method::POST, RPC_PATH, &call).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+
+    std::fs::write(&master.fault_file, "garbage").unwrap();
+    let (status, body) = master.send(Method::POST, RPC_PATH, &call).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        serde_json::from_slice::<Value>(&body).is_err(),
+        "the body is not JSON"
+    );
+
+    std::fs::write(&master.fault_file, "malformed_record").unwrap();
+    let (status, body) = master.send(Method::POST, RPC_PATH, &call).await;
+    assert_eq!(status, StatusCode::OK);
+    let envelope: Value = serde_json::from_slice(&body).unwrap();
+    let result = serde_json::to_vec(&envelope["result"]).unwrap();
+    let response = HeartbeatResponse::from_json(&result).unwrap();
+    assert_eq!(response.hosts.len(), 1, "the real answer is still there");
+    assert_eq!(
+        response.rejected.len(),
+        1,
+        "plus one record that cannot parse"
+    );
+
+    std::fs::remove_file(&master.fault_file).unwrap();
+    let (status, body) = master.send(Method::POST, RPC_PATH, &call).await;
+    assert_eq!(status, StatusCode::OK);
+    let envelope: Value = serde_json::from_slice(&body).unwrap();
+    assert!(envelope["error"].is_null(), "{envelope}");
     master.stop().await;
 }
