@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use std::str::FromStr;
 
 use sea_orm::{TryGetableMany, Value};
@@ -145,7 +147,14 @@ impl Snapshot {
         db: &impl ConnectionTrait,
         items: &[Item<'_>],
     ) -> Result<Snapshot, StoreError> {
-        let w = Wanted::of(items);
+        let mut w = Wanted::of(items);
+        if db.get_database_backend() == DbBackend::Postgres {
+            // PostgreSQL text cannot hold a NUL, nor can a parameter carry
+            // one: no row has such a name, and asking would fail the whole
+            // read. The record fails when written and is isolated there.
+            w.label_names.retain(|name| !name.contains('\0'));
+            w.logins.retain(|login| !login.contains('\0'));
+        }
         let shards = select_in::<shards::Entity, i32, _>(
             db,
             &w.shards,
