@@ -4,6 +4,8 @@
 //!   simulators) converging on embedded SQLite;
 //! - `ci`: the local twin of `.ci/run`.
 
+mod chaos;
+mod db;
 mod demo;
 
 use std::path::PathBuf;
@@ -25,15 +27,29 @@ enum Task {
     /// Run a lab end to end: a master, shard clients and schedulers, until
     /// every job is complete on the master.
     Demo(demo::Options),
+    /// Run the demo lab under injected faults and check that nothing is
+    /// lost, duplicated or half-written.
+    Chaos(chaos::Options),
     /// fmt, clippy and the tests, as .ci/run does (without its backends).
     Ci,
+    /// Holds a write lock on a SQLite database (chaos runs this as a
+    /// separate process to make a shard database unavailable).
+    #[command(hide = true)]
+    HoldSqliteLock {
+        /// The database.
+        url: String,
+        /// How long, in seconds.
+        seconds: u64,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.task {
         Task::Demo(options) => demo::run(options),
+        Task::Chaos(options) => chaos::run(options),
         Task::Ci => ci(),
+        Task::HoldSqliteLock { url, seconds } => chaos::hold_sqlite_lock(&url, seconds),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

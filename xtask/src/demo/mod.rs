@@ -8,7 +8,7 @@
 //! entry on the master is complete, with a summary.
 
 mod lab;
-mod procs;
+pub(crate) mod procs;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -261,24 +261,29 @@ fn lab_spec(options: &Options) -> LabSpec {
     }
 }
 
-fn sqlite_url(path: &Path) -> String {
+pub(crate) fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
 }
 
 /// Empties `dir`, refusing to wipe anything that does not look like a demo
 /// directory.
-fn prepare_dir(dir: &Path) -> Result<()> {
+pub(crate) fn prepare_dir(dir: &Path) -> Result<()> {
     if dir.exists() {
         let foreign = std::fs::read_dir(dir)
             .with_context(|| format!("reading {}", dir.display()))?
             .filter_map(Result::ok)
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .find(|name| {
-                !(name.ends_with(".db") || name.contains(".db-") || name.ends_with(".log"))
+                let ours = name.ends_with(".db")
+                    || name.contains(".db-")
+                    || name.ends_with(".log")
+                    || name == "report.txt"
+                    || name == "master.fault";
+                !ours
             });
         if let Some(name) = foreign {
             bail!(
-                "{} holds {name}, which the demo did not make; pick another --dir",
+                "{} holds {name}, which neither the demo nor chaos made; pick another --dir",
                 dir.display()
             );
         }

@@ -48,6 +48,12 @@ impl Child {
         }
     }
 
+    /// Kills the process at once (SIGKILL): no cleanup, no goodbye, as a
+    /// power cut or the OOM killer would.
+    pub async fn kill(&mut self) {
+        let _ = self.inner.kill().await;
+    }
+
     /// Waits for the process to exit, killing it after `grace`.
     pub async fn wait(&mut self, grace: Duration) {
         match tokio::time::timeout(grace, self.inner.wait()).await {

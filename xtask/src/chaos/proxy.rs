@@ -1,0 +1,615 @@
+//! A fault-injecting TCP proxy between a shard client and the master.
+//!
+//! `cargo xtask chaos` puts one [`Proxy`] in front of the master for each
+//! shard client and switches its [`Mode`] as the fault schedule says: added
+//! latency, connections reset, responses truncated mid-body, or hangs.
+//!
+//! The proxy relays bytes. The only HTTP it knows is where a response's
+//! headers end and what its `Content-Length` says, to cut the body in half.
+//! The mode is read once per exchange, when the first bytes of a request
+//! arrive from the client, so a switch reaches keep-alive connections opened
+//! before it at their next request. This relies on the clients not
+//! pipelining: whatever the master sends after a request is its response.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+
+/// How much the proxy reads from one side before forwarding it to the other.
+const CHUNK: usize = 16 * 1024;
+
+/// Response headers longer than this are cut in half without looking further.
+const MAX_HEAD: usize = 64 * 1024;
+
+/// What the proxy does to each exchange that starts while the mode is in force.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Relay both ways untouched.
+    #[default]
+    Pass,
+    /// Hold each request this long before relaying it, so its response
+    /// arrives at least this late.
+    Latency(Duration),
+    /// Close the client's connection with a RST as soon as a request
+    /// arrives; the master never sees the request.
+    Reset,
+    /// Relay the request, then only the response's headers and half its
+    /// body, then close both connections.
+    Truncate,
+    /// Read the request and never answer; the connection stays open (a real
+    /// hang never heals) until the client gives up or the proxy shuts down.
+    Hang,
+}
+
+/// What a proxy has done since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Client connections accepted.
+    pub connections: u64,
+    /// Bytes relayed from clients to the upstream.
+    pub bytes_to_upstream: u64,
+    /// Bytes relayed from the upstream to clients.
+    pub bytes_to_client: u64,
+    /// Exchanges delayed by [`Mode::Latency`].
+    pub delayed: u64,
+    /// Connections reset by [`Mode::Reset`].
+    pub resets: u64,
+    /// Responses cut short by [`Mode::Truncate`].
+    pub truncations: u64,
+    /// Connections left hanging by [`Mode::Hang`].
+    pub hangs: u64,
+}
+
+/// A running proxy: a loopback listener relaying each connection to one upstream.
+pub struct Proxy {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+    accept: JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Listens on a free loopback port and relays every connection to `upstream`, in [`Mode::Pass`].
+    pub async fn start(upstream: SocketAddr) -> anyhow::Result<Proxy> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("binding the chaos proxy to loopback")?;
+        let addr = listener
+            .local_addr()
+            .context("reading the chaos proxy's address")?;
+        let shared = Arc::new(Shared {
+            upstream,
+            mode: watch::Sender::new(Mode::Pass),
+            stats: Mutex::default(),
+        });
+        let stop = CancellationToken::new();
+        let accept = tokio::spawn(accept(listener, Arc::clone(&shared), stop.clone()));
+        Ok(Proxy {
+            addr,
+            shared,
+            stop,
+            accept,
+        })
+    }
+
+    /// The address clients connect to in place of the upstream's.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Applies `mode` to every exchange that starts from now on, on open connections too.
+    pub fn set_mode(&self, mode: Mode) {
+        self.shared.mode.send_replace(mode);
+    }
+
+    /// What the proxy has done so far.
+    pub fn stats(&self) -> Stats {
+        *self.shared.stats()
+    }
+
+    /// Stops accepting, closes every connection (hanging ones too) and waits for every task to end.
+    pub async fn shutdown(mut self) {
+        self.stop.cancel();
+        if let Err(e) = (&mut self.accept).await {
+            eprintln!("chaos proxy {}: the accept task failed: {e}", self.addr);
+        }
+    }
+}
+
+impl Drop for Proxy {
+    /// A proxy dropped without [`Proxy::shutdown`] still stops its tasks, without waiting for them.
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// What the accept task and every relay share with the [`Proxy`] handle.
+struct Shared {
+    upstream: SocketAddr,
+    mode: watch::Sender<Mode>,
+    stats: Mutex<Stats>,
+}
+
+impl Shared {
+    fn mode(&self) -> Mode {
+        *self.mode.borrow()
+    }
+
+    fn stats(&self) -> std::sync::MutexGuard<'_, Stats> {
+        // The counters stay meaningful even if a relay panicked holding them.
+        self.stats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Accepts connections and relays each in its own task until `stop`, then ends them all.
+async fn accept(listener: TcpListener, shared: Arc<Shared>, stop: CancellationToken) {
+    let mut relays = JoinSet::new();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            Some(joined) = relays.join_next(), if !relays.is_empty() => {
+                if let Err(e) = joined {
+                    eprintln!("chaos proxy: a relay task failed: {e}");
+                }
+            }
+            accepted = listener.accept() => match accepted {
+                Ok((client, peer)) => {
+                    shared.stats().connections += 1;
+                    relays.spawn(serve(client, peer, Arc::clone(&shared)));
+                }
+                Err(e) => {
+                    // Out of descriptors, most likely: give the relays time to close some.
+                    eprintln!("chaos proxy: accepting a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+    relays.shutdown().await;
+}
+
+/// Relays one client connection, logging why it ended if that was an error.
+async fn serve(client: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    if let Err(e) = relay(client, &shared).await {
+        eprintln!("chaos proxy: connection from {peer}: {e:#}");
+    }
+}
+
+/// Relays one client connection until either side closes or a fault ends it.
+async fn relay(mut client: TcpStream, shared: &Shared) -> anyhow::Result<()> {
+    let mut upstream: Option<TcpStream> = None;
+    let mut from_client = vec![0; CHUNK];
+    let mut from_upstream = vec![0; CHUNK];
+    // The next bytes from the client start a new exchange: the first on the
+    // connection, or the first after a response.
+    let mut exchange_starts = true;
+    let mut cut: Option<Cut> = None;
+    loop {
+        tokio::select! {
+            read = client.read(&mut from_client) => {
+                let n = read.context("reading a request")?;
+                if n == 0 {
+                    return Ok(());
+                }
+                if exchange_starts {
+                    exchange_starts = false;
+                    match shared.mode() {
+                        Mode::Pass => {}
+                        Mode::Latency(delay) => {
+                            shared.stats().delayed += 1;
+                            tokio::time::sleep(delay).await;
+                        }
+                        Mode::Reset => {
+                            client.set_zero_linger().context("setting SO_LINGER to 0 for a reset")?;
+                            shared.stats().resets += 1;
+                            return Ok(());
+                        }
+                        Mode::Truncate => cut = Some(Cut::default()),
+                        Mode::Hang => {
+                            shared.stats().hangs += 1;
+                            drop(upstream);
+                            hang(client).await;
+                            return Ok(());
+                        }
+                    }
+                }
+                let master = match &mut upstream {
+                    Some(master) => master,
+                    None => upstream.insert(
+                        TcpStream::connect(shared.upstream)
+                            .await
+                            .with_context(|| format!("connecting to {}", shared.upstream))?,
+                    ),
+                };
+                master
+                    .write_all(&from_client[..n])
+                    .await
+                    .context("relaying a request")?;
+                shared.stats().bytes_to_upstream += n as u64;
+            }
+            read = read_upstream(upstream.as_mut(), &mut from_upstream) => {
+                let n = read.context("reading a response")?;
+                if n == 0 {
+                    return Ok(());
+                }
+                exchange_starts = true;
+                let (part, done) = match cut.as_mut() {
+                    None => (&from_upstream[..n], false),
+                    Some(cut) => match cut.feed(&from_upstream[..n]) {
+                        Feed::More(part) => (part, false),
+                        Feed::Cut(part) => (part, true),
+                    },
+                };
+                client.write_all(part).await.context("relaying a response")?;
+                shared.stats().bytes_to_client += part.len() as u64;
+                if done {
+                    shared.stats().truncations += 1;
+                    client.shutdown().await.context("closing a truncated response")?;
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Reads from the upstream connection, or waits forever while there is none yet.
+async fn read_upstream(upstream: Option<&mut TcpStream>, buf: &mut [u8]) -> std::io::Result<usize> {
+    match upstream {
+        Some(upstream) => upstream.read(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads and discards whatever the client sends, never answering, until it closes.
+async fn hang(mut client: TcpStream) {
+    let mut sink = vec![0; CHUNK];
+    while let Ok(n) = client.read(&mut sink).await {
+        if n == 0 {
+            return;
+        }
+    }
+}
+
+/// Where one response is cut: after its headers and half its body.
+#[derive(Debug, Default)]
+struct Cut {
+    /// The response so far, while its headers are incomplete.
+    head: Vec<u8>,
+    /// Bytes still to relay once the cut is known.
+    left: Option<usize>,
+}
+
+/// What to relay of a chunk of a response being cut.
+#[derive(Debug, PartialEq, Eq)]
+enum Feed<'a> {
+    /// Relay these bytes and keep reading.
+    More(&'a [u8]),
+    /// Relay these bytes, then close both connections.
+    Cut(&'a [u8]),
+}
+
+impl Cut {
+    /// Takes the next chunk of the response and says how much of what arrived so far to relay.
+    ///
+    /// Without a body to halve (no `Content-Length`, or 0), the headers
+    /// themselves are cut in half, so the client never sees a whole response.
+    fn feed<'a>(&'a mut self, chunk: &'a [u8]) -> Feed<'a> {
+        if let Some(left) = self.left {
+            let n = left.min(chunk.len());
+            self.left = Some(left - n);
+            return if n == left {
+                Feed::Cut(&chunk[..n])
+            } else {
+                Feed::More(&chunk[..n])
+            };
+        }
+        self.head.extend_from_slice(chunk);
+        let Some(end) = header_end(&self.head) else {
+            return if self.head.len() >= MAX_HEAD {
+                Feed::Cut(&self.head[..self.head.len() / 2])
+            } else {
+                Feed::More(&[])
+            };
+        };
+        let cut = match content_length(&self.head[..end]) {
+            Some(length) if length > 0 => end + length / 2,
+            _ => end / 2,
+        };
+        if self.head.len() >= cut {
+            return Feed::Cut(&self.head[..cut]);
+        }
+        self.left = Some(cut - self.head.len());
+        Feed::More(&self.head)
+    }
+}
+
+/// Where the headers of `response` end (after their blank line), once they have.
+fn header_end(response: &[u8]) -> Option<usize> {
+    response
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .map(|at| at + 4)
+}
+
+/// The `Content-Length` in `head`, if there is one and it is a number.
+fn content_length(head: &[u8]) -> Option<usize> {
+    head.split(|&byte| byte == b'\n').find_map(|line| {
+        let colon = line.iter().position(|&byte| byte == b':')?;
+        let (name, value) = (&line[..colon], &line[colon + 1..]);
+        if !name.eq_ignore_ascii_case(b"content-length") {
+            return None;
+        }
+        std::str::from_utf8(value).ok()?.trim().parse().ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::ErrorKind;
+    use std::time::Instant;
+
+    use super::*;
+
+    /// A master stand-in: answers each request on a keep-alive connection
+    /// with its body, `Content-Length` framed.
+    async fn echo_master() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                tokio::spawn(async move {
+                    while let Some(body) = read_message(&mut stream).await {
+                        if stream.write_all(&response(&body)).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    /// Reads one `Content-Length` framed message and returns its body, or
+    /// `None` at EOF or on an error.
+    async fn read_message(stream: &mut TcpStream) -> Option<Vec<u8>> {
+        let mut message = Vec::new();
+        let mut buf = [0; 1024];
+        loop {
+            if let Some(end) = header_end(&message) {
+                let length = content_length(&message[..end]).unwrap_or(0);
+                if message.len() >= end + length {
+                    return Some(message[end..end + length].to_vec());
+                }
+            }
+            let n = stream.read(&mut buf).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            message.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    fn request(body: &str) -> Vec<u8> {
+        format!(
+            "POST /rpc HTTP/1.1\r\nHost: master\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    fn response(body: &[u8]) -> Vec<u8> {
+        let mut response =
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+        response.extend_from_slice(body);
+        response
+    }
+
+    /// Sends one request and reads exactly the bytes of its expected response.
+    async fn exchange(client: &mut TcpStream, body: &str) -> Vec<u8> {
+        client.write_all(&request(body)).await.unwrap();
+        let mut received = vec![0; response(body.as_bytes()).len()];
+        client.read_exact(&mut received).await.unwrap();
+        received
+    }
+
+    async fn proxy_in(mode: Mode) -> (Proxy, TcpStream) {
+        let proxy = Proxy::start(echo_master().await).await.unwrap();
+        proxy.set_mode(mode);
+        let client = TcpStream::connect(proxy.addr()).await.unwrap();
+        (proxy, client)
+    }
+
+    /// Asserts that nothing arrives on `client` within 300 ms, and that it
+    /// is not closed either.
+    async fn assert_silent(client: &mut TcpStream) {
+        let mut buf = [0; 64];
+        let read = tokio::time::timeout(Duration::from_millis(300), client.read(&mut buf)).await;
+        assert!(
+            read.is_err(),
+            "expected nothing within 300 ms, got {read:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn pass_relays_two_exchanges_on_one_connection_byte_exactly() {
+        let (proxy, mut client) = proxy_in(Mode::Pass).await;
+
+        assert_eq!(
+            exchange(&mut client, r#"{"method":"heartbeat"}"#).await,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 22\r\n\r\n{\"method\":\"heartbeat\"}"
+        );
+        assert_eq!(
+            exchange(&mut client, "[]").await,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]"
+        );
+
+        let sent = request(r#"{"method":"heartbeat"}"#).len() + request("[]").len();
+        assert_eq!(
+            proxy.stats(),
+            Stats {
+                connections: 1,
+                bytes_to_upstream: sent as u64,
+                bytes_to_client: 61 + 40,
+                ..Stats::default()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn latency_delays_the_response_by_at_least_the_delay() {
+        let delay = Duration::from_millis(200);
+        let (proxy, mut client) = proxy_in(Mode::Latency(delay)).await;
+
+        let started = Instant::now();
+        let received = exchange(&mut client, "{}").await;
+
+        assert!(
+            started.elapsed() >= delay,
+            "answered after {:?}",
+            started.elapsed()
+        );
+        assert_eq!(received, response(b"{}"));
+        assert_eq!(proxy.stats().delayed, 1);
+    }
+
+    #[tokio::test]
+    async fn reset_closes_the_connection_without_a_response() {
+        let (proxy, mut client) = proxy_in(Mode::Reset).await;
+
+        client.write_all(&request("{}")).await.unwrap();
+        let mut received = Vec::new();
+        let read = client.read_to_end(&mut received).await;
+
+        // A RST reads as ECONNRESET, or as EOF if it raced the read.
+        assert!(
+            matches!(&read, Err(e) if e.kind() == ErrorKind::ConnectionReset) || read.is_ok(),
+            "{read:?}"
+        );
+        assert_eq!(received, b"");
+        assert_eq!(
+            proxy.stats(),
+            Stats {
+                connections: 1,
+                resets: 1,
+                ..Stats::default()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn truncate_relays_the_headers_and_half_the_body_then_closes() {
+        let (proxy, mut client) = proxy_in(Mode::Truncate).await;
+        let body = "x".repeat(1000);
+
+        client.write_all(&request(&body)).await.unwrap();
+        let mut received = Vec::new();
+        client.read_to_end(&mut received).await.unwrap();
+
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n";
+        assert_eq!(received, [&head[..], &[b'x'; 500]].concat());
+        assert_eq!(
+            proxy.stats(),
+            Stats {
+                connections: 1,
+                bytes_to_upstream: request(&body).len() as u64,
+                bytes_to_client: (head.len() + 500) as u64,
+                truncations: 1,
+                ..Stats::default()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn hang_never_answers_even_after_the_mode_changes_back() {
+        let (proxy, mut client) = proxy_in(Mode::Hang).await;
+
+        client.write_all(&request("{}")).await.unwrap();
+        assert_silent(&mut client).await;
+        proxy.set_mode(Mode::Pass);
+        client.write_all(&request("{}")).await.unwrap();
+        assert_silent(&mut client).await;
+
+        assert_eq!(
+            proxy.stats(),
+            Stats {
+                connections: 1,
+                hangs: 1,
+                ..Stats::default()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn shutdown_closes_hanging_connections_and_the_listener() {
+        let (proxy, mut client) = proxy_in(Mode::Hang).await;
+        let addr = proxy.addr();
+        client.write_all(&request("{}")).await.unwrap();
+        assert_silent(&mut client).await;
+
+        proxy.shutdown().await;
+
+        let mut received = Vec::new();
+        // EOF, or a reset: either way the connection is gone, with no answer.
+        let _ = client.read_to_end(&mut received).await;
+        assert_eq!(received, b"");
+        let refused = TcpStream::connect(addr).await.unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::ConnectionRefused);
+    }
+
+    #[tokio::test]
+    async fn a_mode_switch_reaches_a_keep_alive_connection_opened_before_it() {
+        let (proxy, mut client) = proxy_in(Mode::Pass).await;
+        assert_eq!(exchange(&mut client, "{}").await, response(b"{}"));
+
+        proxy.set_mode(Mode::Truncate);
+        client.write_all(&request("[1,2]")).await.unwrap();
+        let mut received = Vec::new();
+        client.read_to_end(&mut received).await.unwrap();
+
+        assert_eq!(received, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n[1");
+        assert_eq!(proxy.stats().connections, 1);
+        assert_eq!(proxy.stats().truncations, 1);
+    }
+
+    #[test]
+    fn a_cut_waits_for_the_headers_then_stops_at_half_the_body() {
+        let mut cut = Cut::default();
+
+        assert_eq!(cut.feed(b"HTTP/1.1 200 OK\r\nContent-"), Feed::More(b""));
+        assert_eq!(
+            cut.feed(b"Length: 6\r\n\r\nab"),
+            Feed::More(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nab")
+        );
+        assert_eq!(cut.feed(b"cdef"), Feed::Cut(b"c"));
+    }
+
+    #[test]
+    fn a_cut_of_a_response_without_a_body_halves_its_headers() {
+        let mut cut = Cut::default();
+
+        assert_eq!(
+            cut.feed(b"HTTP/1.1 204 No Content\r\n\r\n"),
+            Feed::Cut(b"HTTP/1.1 204 ")
+        );
+    }
+
+    #[test]
+    fn content_length_is_found_whatever_its_case() {
+        assert_eq!(
+            content_length(b"HTTP/1.1 200 OK\r\ncontent-length:  42 \r\n\r\n"),
+            Some(42)
+        );
+        assert_eq!(
+            content_length(b"HTTP/1.1 200 OK\r\nX-Length: 42\r\n\r\n"),
+            None
+        );
+    }
+}
