@@ -2,8 +2,10 @@
 //!
 //! - `demo`: a whole lab on one machine (master, shard clients, scheduler
 //!   simulators) converging on embedded SQLite;
+//! - `bench`: heartbeat throughput against the database floor (issue 6);
 //! - `ci`: the local twin of `.ci/run`.
 
+mod bench;
 mod chaos;
 mod db;
 mod demo;
@@ -27,6 +29,9 @@ enum Task {
     /// Run a lab end to end: a master, shard clients and schedulers, until
     /// every job is complete on the master.
     Demo(demo::Options),
+    /// Measure a large heartbeat (parse, apply, re-apply, packet build)
+    /// against the database's own bulk-insert floor, per backend.
+    Bench(bench::Options),
     /// Run the demo lab under injected faults and check that nothing is
     /// lost, duplicated or half-written.
     Chaos(chaos::Options),
@@ -47,6 +52,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.task {
         Task::Demo(options) => demo::run(options),
+        Task::Bench(options) => bench::run(options),
         Task::Chaos(options) => chaos::run(options),
         Task::Ci => ci(),
         Task::HoldSqliteLock { url, seconds } => chaos::hold_sqlite_lock(&url, seconds),
