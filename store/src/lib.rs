@@ -14,6 +14,7 @@ mod error;
 pub mod migration;
 mod packet;
 mod reconcile;
+pub mod rows;
 pub mod schema;
 mod store;
 #[cfg(feature = "testing")]

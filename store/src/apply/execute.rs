@@ -2,13 +2,11 @@
 //! foreign-key order (parents inserted before children, user deletions
 //! before the inserts that may reuse their ids and logins).
 
-use chrono::NaiveDateTime;
 use sea_orm::sea_query::{Expr, ExprTrait, IntoIden, Query};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, Value};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Value};
 
 use super::plan::Writes;
 use crate::chunk::{self, MAX_STATEMENT_BYTES};
-use crate::convert::storable;
 use crate::entity::{
     afe_acl_groups as groups, afe_acl_groups_hosts as group_hosts,
     afe_acl_groups_users as group_users, afe_host_attributes as attributes,
@@ -16,6 +14,7 @@ use crate::entity::{
     afe_job_keyvals as keyvals, afe_jobs as jobs, afe_jobs_dependency_labels as job_labels,
     afe_labels as labels, afe_shards as shards, afe_users as users,
 };
+use crate::rows;
 
 /// Writes everything a plan holds. On error the caller rolls back to the
 /// savepoint it took before.
@@ -25,37 +24,13 @@ pub(crate) async fn execute(db: &impl ConnectionTrait, w: &Writes<'_>) -> Result
     use hqes::Column as Q;
     use jobs::Column as J;
 
-    insert(
-        db,
-        shards::Entity,
-        &[shards::Column::Id, shards::Column::Hostname],
-        &w.shards,
-        |s| vec![s.id.into(), s.hostname.clone().into()],
-    )
+    insert(db, shards::Entity, &rows::SHARDS, &w.shards, |s| {
+        rows::shard(s)
+    })
     .await?;
-    insert(
-        db,
-        labels::Entity,
-        &[
-            labels::Column::Id,
-            labels::Column::Name,
-            labels::Column::KernelConfig,
-            labels::Column::Platform,
-            labels::Column::Invalid,
-            labels::Column::OnlyIfNeeded,
-        ],
-        &w.labels,
-        |l| {
-            vec![
-                l.id.into(),
-                l.name.clone().into(),
-                l.kernel_config.clone().into(),
-                l.platform.into(),
-                l.invalid.into(),
-                l.only_if_needed.into(),
-            ]
-        },
-    )
+    insert(db, labels::Entity, &rows::LABELS, &w.labels, |l| {
+        rows::label(l)
+    })
     .await?;
 
     // Deleting a user takes its memberships and host locks with it, as
@@ -77,109 +52,21 @@ pub(crate) async fn execute(db: &impl ConnectionTrait, w: &Writes<'_>) -> Result
     )
     .await?;
     delete_in(db, users::Entity, users::Column::Id, &w.users_deleted).await?;
-    insert(
-        db,
-        users::Entity,
-        &[
-            users::Column::Id,
-            users::Column::Login,
-            users::Column::AccessLevel,
-            users::Column::RebootBefore,
-            users::Column::RebootAfter,
-            users::Column::ShowExperimental,
-        ],
-        &w.users,
-        |u| {
-            vec![
-                u.id.into(),
-                u.login.clone().into(),
-                u.access_level.into(),
-                u.reboot_before.into(),
-                u.reboot_after.into(),
-                u.show_experimental.into(),
-            ]
-        },
-    )
+    insert(db, users::Entity, &rows::USERS, &w.users, |u| rows::user(u)).await?;
+    insert(db, groups::Entity, &rows::GROUPS, &w.groups, |g| {
+        rows::group(g)
+    })
     .await?;
-    insert(
-        db,
-        groups::Entity,
-        &[
-            groups::Column::Id,
-            groups::Column::Name,
-            groups::Column::Description,
-        ],
-        &w.groups,
-        |g| {
-            vec![
-                g.id.into(),
-                g.name.clone().into(),
-                g.description.clone().into(),
-            ]
-        },
-    )
-    .await?;
-    insert_links(
-        db,
-        group_users::Entity,
-        [group_users::Column::AclgroupId, group_users::Column::UserId],
-        &w.group_users,
-    )
-    .await?;
+    insert_links(db, group_users::Entity, rows::GROUP_USERS, &w.group_users).await?;
 
-    insert(
-        db,
-        hosts::Entity,
-        &[
-            H::Id,
-            H::Hostname,
-            H::Locked,
-            H::SynchId,
-            H::Status,
-            H::Invalid,
-            H::Protection,
-            H::LockTime,
-            H::Dirty,
-            H::Leased,
-            H::ShardId,
-            H::LockReason,
-        ],
-        &w.hosts,
-        |n| {
-            let h = n.host;
-            vec![
-                h.id.into(),
-                h.hostname.clone().into(),
-                h.locked.into(),
-                h.synch_id.into(),
-                h.status.clone().into(),
-                n.invalid.into(),
-                h.protection.into(),
-                datetime(b, h.lock_time),
-                h.dirty.into(),
-                h.leased.into(),
-                n.shard_id.into(),
-                h.lock_reason.clone().into(),
-            ]
-        },
-    )
+    insert(db, hosts::Entity, &rows::HOSTS, &w.hosts, |n| {
+        rows::host(b, n.host, n.invalid, n.shard_id)
+    })
     .await?;
     update_by_id(db, hosts::Entity, H::Invalid, H::Id, &w.host_invalid).await?;
     update_by_id(db, hosts::Entity, H::ShardId, H::Id, &w.host_shard).await?;
-    insert_links(
-        db,
-        group_hosts::Entity,
-        [group_hosts::Column::AclgroupId, group_hosts::Column::HostId],
-        &w.host_groups,
-    )
-    .await?;
-    insert_links(
-        db,
-        host_labels::Entity,
-        [host_labels::Column::HostId, host_labels::Column::LabelId],
-        &w.host_labels,
-    )
-    .await?;
+    insert_links(db, group_hosts::Entity, rows::GROUP_HOSTS, &w.host_groups).await?;
+    insert_links(db, host_labels::Entity, rows::HOST_LABELS, &w.host_labels).await?;
     delete_in(
         db,
         attributes::Entity,
@@ -190,123 +77,21 @@ pub(crate) async fn execute(db: &impl ConnectionTrait, w: &Writes<'_>) -> Result
     insert(
         db,
         attributes::Entity,
-        &[
-            attributes::Column::HostId,
-            attributes::Column::Attribute,
-            attributes::Column::Value,
-        ],
+        &rows::ATTRIBUTES,
         &w.attributes,
-        |(host, name, value)| {
-            vec![
-                (*host).into(),
-                name.to_string().into(),
-                value.to_string().into(),
-            ]
-        },
+        |(host, name, value)| pair_row(*host, name, value),
     )
     .await?;
 
-    insert(
-        db,
-        jobs::Entity,
-        &[
-            J::Id,
-            J::Owner,
-            J::Name,
-            J::Priority,
-            J::ControlFile,
-            J::ControlType,
-            J::CreatedOn,
-            J::SynchCount,
-            J::Timeout,
-            J::RunVerify,
-            J::EmailList,
-            J::RebootBefore,
-            J::RebootAfter,
-            J::ParseFailedRepair,
-            J::MaxRuntimeHrs,
-            J::MaxRuntimeMins,
-            J::ParentJobId,
-            J::TestRetry,
-            J::RunReset,
-            J::TimeoutMins,
-            J::ShardId,
-            J::RequireSsp,
-        ],
-        &w.jobs,
-        |n| {
-            let j = n.job;
-            vec![
-                j.id.into(),
-                j.owner.clone().into(),
-                j.name.clone().into(),
-                j.priority.into(),
-                j.control_file.clone().into(),
-                j.control_type.into(),
-                datetime(b, j.created_on),
-                j.synch_count.into(),
-                j.timeout.into(),
-                j.run_verify.into(),
-                j.email_list.clone().into(),
-                j.reboot_before.into(),
-                j.reboot_after.into(),
-                j.parse_failed_repair.into(),
-                j.max_runtime_hrs.into(),
-                j.max_runtime_mins.into(),
-                j.parent_job_id.into(),
-                j.test_retry.into(),
-                j.run_reset.into(),
-                j.timeout_mins.into(),
-                n.shard_id.into(),
-                j.require_ssp.into(),
-            ]
-        },
-    )
+    insert(db, jobs::Entity, &rows::JOBS, &w.jobs, |n| {
+        rows::job(b, n.job, n.shard_id)
+    })
     .await?;
     update_by_id(db, jobs::Entity, J::ShardId, J::Id, &w.job_shard).await?;
-    insert_links(
-        db,
-        job_labels::Entity,
-        [job_labels::Column::JobId, job_labels::Column::LabelId],
-        &w.job_labels,
-    )
-    .await?;
-    insert(
-        db,
-        hqes::Entity,
-        &[
-            Q::Id,
-            Q::JobId,
-            Q::HostId,
-            Q::Status,
-            Q::MetaHost,
-            Q::Active,
-            Q::Complete,
-            Q::Deleted,
-            Q::ExecutionSubdir,
-            Q::Aborted,
-            Q::StartedOn,
-            Q::FinishedOn,
-        ],
-        &w.hqes,
-        |n| {
-            let q = n.hqe;
-            vec![
-                q.id.into(),
-                n.job_id.into(),
-                q.host_id.into(),
-                q.status.clone().into(),
-                n.meta_host.into(),
-                q.active.into(),
-                q.complete.into(),
-                q.deleted.into(),
-                q.execution_subdir.clone().into(),
-                n.aborted.into(),
-                datetime(b, q.started_on),
-                datetime(b, q.finished_on),
-            ]
-        },
-    )
+    insert_links(db, job_labels::Entity, rows::JOB_LABELS, &w.job_labels).await?;
+    insert(db, hqes::Entity, &rows::HQES, &w.hqes, |n| {
+        rows::hqe(b, n.hqe, n.job_id, n.aborted, n.meta_host)
+    })
     .await?;
     update_by_id(db, hqes::Entity, Q::JobId, Q::Id, &w.hqe_job).await?;
     update_by_id(db, hqes::Entity, Q::Aborted, Q::Id, &w.hqe_aborted).await?;
@@ -321,26 +106,21 @@ pub(crate) async fn execute(db: &impl ConnectionTrait, w: &Writes<'_>) -> Result
     insert(
         db,
         keyvals::Entity,
-        &[
-            keyvals::Column::JobId,
-            keyvals::Column::Key,
-            keyvals::Column::Value,
-        ],
+        &rows::KEYVALS,
         &w.keyvals,
-        |(job, key, value)| {
-            vec![
-                (*job).into(),
-                key.to_string().into(),
-                value.to_string().into(),
-            ]
-        },
+        |(job, key, value)| pair_row(*job, key, value),
     )
     .await?;
     Ok(())
 }
 
-fn datetime(backend: DbBackend, t: Option<NaiveDateTime>) -> Value {
-    Value::ChronoDateTime(storable(backend, t))
+/// An attribute's or keyval's row: (owner, name, value).
+fn pair_row(owner: i32, name: &str, value: &str) -> Vec<Value> {
+    vec![
+        owner.into(),
+        name.to_owned().into(),
+        value.to_owned().into(),
+    ]
 }
 
 /// Roughly how many bytes a value adds to a statement.

@@ -21,7 +21,6 @@ use anyhow::{Context, Result};
 use sea_orm::sea_query::{DynIden, Expr, IntoIden, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Value};
 use shard_model::{HeartbeatResponse, Label, ToOne};
-use shard_store::convert::storable;
 use shard_store::entity::{
     afe_acl_groups as groups, afe_acl_groups_hosts as group_hosts,
     afe_acl_groups_users as group_users, afe_host_attributes as attributes,
@@ -29,7 +28,7 @@ use shard_store::entity::{
     afe_job_keyvals as keyvals, afe_jobs as jobs, afe_jobs_dependency_labels as job_labels,
     afe_labels as labels, afe_shards as shards, afe_users as users,
 };
-use shard_store::{begin_write, chunk};
+use shard_store::{begin_write, chunk, rows};
 
 /// The rows of one table, as bind values in the order of its columns.
 pub struct Table {
@@ -86,7 +85,6 @@ impl Rows {
     /// The rows `response` writes into an empty database on `backend`
     /// (datetimes are stored as that backend stores them).
     pub fn from_response(response: &HeartbeatResponse, backend: DbBackend) -> Rows {
-        let dt = |t| Value::ChronoDateTime(storable(backend, t));
         let mut shard_rows = Distinct::new();
         let mut label_rows = Distinct::new();
         let mut user_rows = Distinct::new();
@@ -101,109 +99,44 @@ impl Rows {
         let mut hqe_rows = Distinct::new();
         let mut keyval_rows = Distinct::new();
 
-        let mut add_label = |l: &Label| {
-            label_rows.add(l.id, || {
-                vec![
-                    l.id.into(),
-                    l.name.clone().into(),
-                    l.kernel_config.clone().into(),
-                    l.platform.into(),
-                    l.invalid.into(),
-                    l.only_if_needed.into(),
-                ]
-            });
-        };
+        let mut add_label = |l: &Label| label_rows.add(l.id, || rows::label(l));
         let mut add_shard = |s: &ToOne<shard_model::Shard>| {
             let shard = s.as_set()?;
-            shard_rows.add(shard.id, || {
-                vec![shard.id.into(), shard.hostname.clone().into()]
-            });
+            shard_rows.add(shard.id, || rows::shard(shard));
             Some(shard.id)
+        };
+        let pair = |owner: i32, name: &str, value: &str| -> Vec<Value> {
+            vec![
+                owner.into(),
+                name.to_owned().into(),
+                value.to_owned().into(),
+            ]
         };
 
         for h in &response.hosts {
             let shard_id = add_shard(&h.shard);
-            host_rows.add(h.id, || {
-                vec![
-                    h.id.into(),
-                    h.hostname.clone().into(),
-                    h.locked.into(),
-                    h.synch_id.into(),
-                    h.status.clone().into(),
-                    h.invalid.into(),
-                    h.protection.into(),
-                    dt(h.lock_time),
-                    h.dirty.into(),
-                    h.leased.into(),
-                    shard_id.into(),
-                    h.lock_reason.clone().into(),
-                ]
-            });
+            host_rows.add(h.id, || rows::host(backend, h, h.invalid, shard_id));
             for l in h.labels.iter().flatten() {
                 add_label(l);
                 host_label_rows.add((h.id, l.id), || vec![h.id.into(), l.id.into()]);
             }
             for g in h.aclgroup_set.iter().flatten() {
-                group_rows.add(g.id, || {
-                    vec![
-                        g.id.into(),
-                        g.name.clone().into(),
-                        g.description.clone().into(),
-                    ]
-                });
+                group_rows.add(g.id, || rows::group(g));
                 host_group_rows.add((g.id, h.id), || vec![g.id.into(), h.id.into()]);
                 for u in g.users.iter().flatten() {
-                    user_rows.add(u.id, || {
-                        vec![
-                            u.id.into(),
-                            u.login.clone().into(),
-                            u.access_level.into(),
-                            u.reboot_before.into(),
-                            u.reboot_after.into(),
-                            u.show_experimental.into(),
-                        ]
-                    });
+                    user_rows.add(u.id, || rows::user(u));
                     group_user_rows.add((g.id, u.id), || vec![g.id.into(), u.id.into()]);
                 }
             }
             for a in h.hostattribute_set.iter().flatten() {
                 attribute_rows.add((h.id, a.attribute.as_str()), || {
-                    vec![
-                        h.id.into(),
-                        a.attribute.clone().into(),
-                        a.value.clone().into(),
-                    ]
+                    pair(h.id, &a.attribute, &a.value)
                 });
             }
         }
         for j in &response.jobs {
             let shard_id = add_shard(&j.shard);
-            job_rows.add(j.id, || {
-                vec![
-                    j.id.into(),
-                    j.owner.clone().into(),
-                    j.name.clone().into(),
-                    j.priority.into(),
-                    j.control_file.clone().into(),
-                    j.control_type.into(),
-                    dt(j.created_on),
-                    j.synch_count.into(),
-                    j.timeout.into(),
-                    j.run_verify.into(),
-                    j.email_list.clone().into(),
-                    j.reboot_before.into(),
-                    j.reboot_after.into(),
-                    j.parse_failed_repair.into(),
-                    j.max_runtime_hrs.into(),
-                    j.max_runtime_mins.into(),
-                    j.parent_job_id.into(),
-                    j.test_retry.into(),
-                    j.run_reset.into(),
-                    j.timeout_mins.into(),
-                    shard_id.into(),
-                    j.require_ssp.into(),
-                ]
-            });
+            job_rows.add(j.id, || rows::job(backend, j, shard_id));
             for l in j.dependency_labels.iter().flatten() {
                 add_label(l);
                 job_label_rows.add((j.id, l.id), || vec![j.id.into(), l.id.into()]);
@@ -214,169 +147,33 @@ impl Rows {
                     l.id
                 });
                 hqe_rows.add(q.id, || {
-                    vec![
-                        q.id.into(),
-                        j.id.into(),
-                        q.host_id.into(),
-                        q.status.clone().into(),
-                        meta_host.into(),
-                        q.active.into(),
-                        q.complete.into(),
-                        q.deleted.into(),
-                        q.execution_subdir.clone().into(),
-                        q.aborted.into(),
-                        dt(q.started_on),
-                        dt(q.finished_on),
-                    ]
+                    rows::hqe(backend, q, Some(j.id), q.aborted, meta_host)
                 });
             }
             for kv in j.jobkeyval_set.iter().flatten() {
-                keyval_rows.add((j.id, kv.key.as_str()), || {
-                    vec![j.id.into(), kv.key.clone().into(), kv.value.clone().into()]
-                });
+                keyval_rows.add((j.id, kv.key.as_str()), || pair(j.id, &kv.key, &kv.value));
             }
         }
         for kv in &response.suite_keyvals {
             keyval_rows.add((kv.job_id, kv.key.as_str()), || {
-                vec![
-                    kv.job_id.into(),
-                    kv.key.clone().into(),
-                    kv.value.clone().into(),
-                ]
+                pair(kv.job_id, &kv.key, &kv.value)
             });
         }
 
-        use hosts::Column as H;
-        use hqes::Column as Q;
-        use jobs::Column as J;
         let tables = vec![
-            shard_rows.into_table(
-                shards::Entity,
-                [shards::Column::Id, shards::Column::Hostname],
-            ),
-            label_rows.into_table(
-                labels::Entity,
-                [
-                    labels::Column::Id,
-                    labels::Column::Name,
-                    labels::Column::KernelConfig,
-                    labels::Column::Platform,
-                    labels::Column::Invalid,
-                    labels::Column::OnlyIfNeeded,
-                ],
-            ),
-            user_rows.into_table(
-                users::Entity,
-                [
-                    users::Column::Id,
-                    users::Column::Login,
-                    users::Column::AccessLevel,
-                    users::Column::RebootBefore,
-                    users::Column::RebootAfter,
-                    users::Column::ShowExperimental,
-                ],
-            ),
-            group_rows.into_table(
-                groups::Entity,
-                [
-                    groups::Column::Id,
-                    groups::Column::Name,
-                    groups::Column::Description,
-                ],
-            ),
-            group_user_rows.into_table(
-                group_users::Entity,
-                [group_users::Column::AclgroupId, group_users::Column::UserId],
-            ),
-            host_rows.into_table(
-                hosts::Entity,
-                [
-                    H::Id,
-                    H::Hostname,
-                    H::Locked,
-                    H::SynchId,
-                    H::Status,
-                    H::Invalid,
-                    H::Protection,
-                    H::LockTime,
-                    H::Dirty,
-                    H::Leased,
-                    H::ShardId,
-                    H::LockReason,
-                ],
-            ),
-            host_group_rows.into_table(
-                group_hosts::Entity,
-                [group_hosts::Column::AclgroupId, group_hosts::Column::HostId],
-            ),
-            host_label_rows.into_table(
-                host_labels::Entity,
-                [host_labels::Column::HostId, host_labels::Column::LabelId],
-            ),
-            attribute_rows.into_table(
-                attributes::Entity,
-                [
-                    attributes::Column::HostId,
-                    attributes::Column::Attribute,
-                    attributes::Column::Value,
-                ],
-            ),
-            job_rows.into_table(
-                jobs::Entity,
-                [
-                    J::Id,
-                    J::Owner,
-                    J::Name,
-                    J::Priority,
-                    J::ControlFile,
-                    J::ControlType,
-                    J::CreatedOn,
-                    J::SynchCount,
-                    J::Timeout,
-                    J::RunVerify,
-                    J::EmailList,
-                    J::RebootBefore,
-                    J::RebootAfter,
-                    J::ParseFailedRepair,
-                    J::MaxRuntimeHrs,
-                    J::MaxRuntimeMins,
-                    J::ParentJobId,
-                    J::TestRetry,
-                    J::RunReset,
-                    J::TimeoutMins,
-                    J::ShardId,
-                    J::RequireSsp,
-                ],
-            ),
-            job_label_rows.into_table(
-                job_labels::Entity,
-                [job_labels::Column::JobId, job_labels::Column::LabelId],
-            ),
-            hqe_rows.into_table(
-                hqes::Entity,
-                [
-                    Q::Id,
-                    Q::JobId,
-                    Q::HostId,
-                    Q::Status,
-                    Q::MetaHost,
-                    Q::Active,
-                    Q::Complete,
-                    Q::Deleted,
-                    Q::ExecutionSubdir,
-                    Q::Aborted,
-                    Q::StartedOn,
-                    Q::FinishedOn,
-                ],
-            ),
-            keyval_rows.into_table(
-                keyvals::Entity,
-                [
-                    keyvals::Column::JobId,
-                    keyvals::Column::Key,
-                    keyvals::Column::Value,
-                ],
-            ),
+            shard_rows.into_table(shards::Entity, rows::SHARDS),
+            label_rows.into_table(labels::Entity, rows::LABELS),
+            user_rows.into_table(users::Entity, rows::USERS),
+            group_rows.into_table(groups::Entity, rows::GROUPS),
+            group_user_rows.into_table(group_users::Entity, rows::GROUP_USERS),
+            host_rows.into_table(hosts::Entity, rows::HOSTS),
+            host_group_rows.into_table(group_hosts::Entity, rows::GROUP_HOSTS),
+            host_label_rows.into_table(host_labels::Entity, rows::HOST_LABELS),
+            attribute_rows.into_table(attributes::Entity, rows::ATTRIBUTES),
+            job_rows.into_table(jobs::Entity, rows::JOBS),
+            job_label_rows.into_table(job_labels::Entity, rows::JOB_LABELS),
+            hqe_rows.into_table(hqes::Entity, rows::HQES),
+            keyval_rows.into_table(keyvals::Entity, rows::KEYVALS),
         ];
         Rows { tables }
     }
