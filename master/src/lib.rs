@@ -11,6 +11,7 @@ pub mod assign;
 mod error;
 pub mod heartbeat;
 pub mod load;
+pub mod rng;
 pub mod seed;
 pub mod server;
 pub mod suites;

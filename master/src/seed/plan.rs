@@ -16,6 +16,7 @@ use shard_store::entity::{
 
 use super::names::*;
 use super::{LabSpec, LabSummary, SeedError};
+use crate::rng::SplitMix64;
 
 /// The rows of a lab, one list per table, and their summary.
 #[derive(Default)]
@@ -86,7 +87,7 @@ fn check_sizes(s: &LabSpec) -> Result<(), SeedError> {
 pub(super) fn plan(spec: &LabSpec) -> Result<Lab, SeedError> {
     check_sizes(spec)?;
     let mut lab = Lab::default();
-    let mut rng = SplitMix64(spec.seed);
+    let mut rng = SplitMix64::new(spec.seed);
     let people = plan_people(&mut lab, spec);
     let boards = plan_shards_and_labels(&mut lab, spec);
     plan_hosts(&mut lab, spec, &boards, &people, &mut rng);
@@ -489,24 +490,6 @@ fn at(seconds: u64) -> NaiveDateTime {
         .and_then(TimeDelta::try_seconds)
         .and_then(|d| EPOCH.checked_add_signed(d))
         .unwrap_or(EPOCH)
-}
-
-/// splitmix64: tiny, seedable, and enough to vary a lab.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (`n` > 0).
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// Ids handed out in order from 1; the spec's totals are checked against

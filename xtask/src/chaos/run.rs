@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use shard_master::rng::SplitMix64;
 use shard_master::seed::{LabSpec, seed};
 use shard_store::Store;
 use shard_store::testing::Backend;
@@ -145,25 +146,8 @@ impl Fault {
     }
 }
 
-/// A deterministic generator (splitmix64) for the schedule.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
-    }
-}
-
 /// The faults of the run: every type once (shuffled), then random ones.
-fn schedule(rounds: u32, rng: &mut Rng) -> Vec<Fault> {
+fn schedule(rounds: u32, rng: &mut SplitMix64) -> Vec<Fault> {
     let mut faults = ALL_FAULTS.to_vec();
     for i in (1..faults.len()).rev() {
         let j = rng.below(i as u64 + 1) as usize;
@@ -182,21 +166,7 @@ pub fn run(options: Options) -> Result<()> {
 }
 
 async fn chaos(options: Options) -> Result<()> {
-    let dir = if options.dir.is_absolute() {
-        options.dir.clone()
-    } else {
-        crate::workspace_root().join(&options.dir)
-    };
-    crate::demo::prepare_dir(&dir)?;
-    println!("building shard-client and shard-master …");
-    crate::cargo(&[
-        "build",
-        "--quiet",
-        "-p",
-        "shard-daemon",
-        "-p",
-        "shard-master",
-    ])?;
+    let (dir, _) = crate::demo::prepare_lab(&options.dir)?;
 
     let rounds = if options.quick {
         ALL_FAULTS.len() as u32
@@ -235,7 +205,7 @@ async fn chaos(options: Options) -> Result<()> {
         stop.clone(),
     ));
 
-    let mut rng = Rng(options.seed);
+    let mut rng = SplitMix64::new(options.seed);
     let plan = schedule(rounds, &mut rng);
     let started = Instant::now();
     let mut injected: BTreeMap<Fault, u32> = BTreeMap::new();
@@ -319,7 +289,7 @@ async fn inject(
     lab: &mut Lab,
     fault: Fault,
     shard: usize,
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
     dir: &Path,
 ) -> Result<()> {
     let period = fault.period();

@@ -60,22 +60,7 @@ pub fn run(options: Options) -> Result<()> {
 }
 
 async fn demo(options: Options) -> Result<()> {
-    let dir = if options.dir.is_absolute() {
-        options.dir.clone()
-    } else {
-        crate::workspace_root().join(&options.dir)
-    };
-    prepare_dir(&dir)?;
-    println!("building shard-client and shard-master …");
-    crate::cargo(&[
-        "build",
-        "--quiet",
-        "-p",
-        "shard-daemon",
-        "-p",
-        "shard-master",
-    ])?;
-    let bin = crate::target_dir().join("debug");
+    let (dir, bin) = prepare_lab(&options.dir)?;
 
     let spec = lab_spec(&options);
     let master_url = sqlite_url(&dir.join("master.db"));
@@ -261,13 +246,35 @@ fn lab_spec(options: &Options) -> LabSpec {
     }
 }
 
+/// Empties the lab directory (relative to the workspace root unless
+/// absolute) and builds the binaries a lab runs; returns the directory and
+/// where the binaries are.
+pub(crate) fn prepare_lab(dir: &Path) -> Result<(PathBuf, PathBuf)> {
+    let dir = if dir.is_absolute() {
+        dir.to_owned()
+    } else {
+        crate::workspace_root().join(dir)
+    };
+    prepare_dir(&dir)?;
+    println!("building shard-client and shard-master …");
+    crate::cargo(&[
+        "build",
+        "--quiet",
+        "-p",
+        "shard-daemon",
+        "-p",
+        "shard-master",
+    ])?;
+    Ok((dir, crate::target_dir().join("debug")))
+}
+
 pub(crate) fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
 }
 
 /// Empties `dir`, refusing to wipe anything that does not look like a demo
 /// directory.
-pub(crate) fn prepare_dir(dir: &Path) -> Result<()> {
+fn prepare_dir(dir: &Path) -> Result<()> {
     if dir.exists() {
         let foreign = std::fs::read_dir(dir)
             .with_context(|| format!("reading {}", dir.display()))?
