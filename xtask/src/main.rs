@@ -2,7 +2,8 @@
 //!
 //! - `demo`: a whole lab on one machine (master, shard clients, scheduler
 //!   simulators) converging on embedded SQLite;
-//! - `bench`: heartbeat throughput against the database floor (issue 6);
+//! - `bench`: heartbeat throughput against the database floor;
+//! - `chaos`: the demo lab under injected faults, then its invariants;
 //! - `ci`: the local twin of `.ci/run`.
 
 mod bench;
