@@ -46,6 +46,10 @@ pub enum Mode {
     /// Read the request and never answer; the connection stays open (a real
     /// hang never heals) until the client gives up or the proxy shuts down.
     Hang,
+    /// Relay the request, then drop the response: the master has done the
+    /// work (taken the upload, assigned jobs), the client never hears of
+    /// it. The connection stays open like a hang.
+    Swallow,
 }
 
 /// What a proxy has done since it started.
@@ -65,6 +69,8 @@ pub struct Stats {
     pub truncations: u64,
     /// Connections left hanging by [`Mode::Hang`].
     pub hangs: u64,
+    /// Responses dropped by [`Mode::Swallow`].
+    pub swallowed: u64,
 }
 
 /// A running proxy: a loopback listener relaying each connection to one upstream.
@@ -191,6 +197,8 @@ async fn relay(mut client: TcpStream, shared: &Shared) -> anyhow::Result<()> {
     // connection, or the first after a response.
     let mut exchange_starts = true;
     let mut cut: Option<Cut> = None;
+    // The response of this exchange is dropped, not relayed.
+    let mut swallow = false;
     loop {
         tokio::select! {
             read = client.read(&mut from_client) => {
@@ -212,6 +220,7 @@ async fn relay(mut client: TcpStream, shared: &Shared) -> anyhow::Result<()> {
                             return Ok(());
                         }
                         Mode::Truncate => cut = Some(Cut::default()),
+                        Mode::Swallow => swallow = true,
                         Mode::Hang => {
                             shared.stats().hangs += 1;
                             drop(upstream);
@@ -238,6 +247,15 @@ async fn relay(mut client: TcpStream, shared: &Shared) -> anyhow::Result<()> {
                 let n = read.context("reading a response")?;
                 if n == 0 {
                     return Ok(());
+                }
+                if swallow {
+                    if !exchange_starts {
+                        shared.stats().swallowed += 1;
+                    }
+                    // Everything after the request is this exchange's
+                    // response; the client never gets to send another.
+                    exchange_starts = true;
+                    continue;
                 }
                 exchange_starts = true;
                 let (part, done) = match cut.as_mut() {
@@ -545,6 +563,24 @@ mod tests {
                 ..Stats::default()
             }
         );
+    }
+
+    #[tokio::test]
+    async fn swallow_delivers_the_request_and_drops_the_answer() {
+        let (proxy, mut client) = proxy_in(Mode::Swallow).await;
+
+        let sent = request(r#"{"method":"heartbeat"}"#);
+        client.write_all(&sent).await.unwrap();
+        assert_silent(&mut client).await;
+
+        let stats = proxy.stats();
+        assert_eq!(
+            stats.bytes_to_upstream,
+            sent.len() as u64,
+            "the master got the request"
+        );
+        assert_eq!(stats.bytes_to_client, 0, "the client got nothing");
+        assert_eq!(stats.swallowed, 1);
     }
 
     #[tokio::test]

@@ -65,6 +65,10 @@ impl From<ShardBackend> for Backend {
 pub enum Fault {
     /// SIGKILL a shard client at a random moment, then restart it.
     KillClient,
+    /// SIGKILL a shard client after the master has answered its heartbeat
+    /// (taken its upload) and before the client has read the answer (and
+    /// marked the upload), then restart it.
+    KillClientUnmarked,
     /// SIGKILL the master, then restart it.
     KillMaster,
     /// The proxy delays every chunk.
@@ -86,8 +90,9 @@ pub enum Fault {
     DatabaseDown,
 }
 
-const ALL_FAULTS: [Fault; 10] = [
+const ALL_FAULTS: [Fault; 11] = [
     Fault::KillClient,
+    Fault::KillClientUnmarked,
     Fault::KillMaster,
     Fault::ProxyLatency,
     Fault::ProxyReset,
@@ -103,6 +108,7 @@ impl Fault {
     fn name(self) -> &'static str {
         match self {
             Fault::KillClient => "kill shard client",
+            Fault::KillClientUnmarked => "kill client, answer unread",
             Fault::KillMaster => "kill master",
             Fault::ProxyLatency => "proxy latency",
             Fault::ProxyReset => "proxy reset",
@@ -120,7 +126,7 @@ impl Fault {
     /// rides out without failing (latency, its own death).
     fn evidence(self) -> Option<&'static [&'static str]> {
         match self {
-            Fault::KillClient | Fault::ProxyLatency => None,
+            Fault::KillClient | Fault::KillClientUnmarked | Fault::ProxyLatency => None,
             Fault::KillMaster | Fault::ProxyReset => Some(&["connection"]),
             Fault::ProxyTruncate => Some(&["connection", "invalid_response"]),
             Fault::ProxyHang => Some(&["timeout"]),
@@ -140,7 +146,9 @@ impl Fault {
             Fault::ProxyHang | Fault::ProxyReset | Fault::ProxyTruncate | Fault::Master500 => {
                 Duration::from_secs(8)
             }
-            Fault::KillMaster | Fault::KillClient => Duration::from_secs(2),
+            Fault::KillMaster | Fault::KillClient | Fault::KillClientUnmarked => {
+                Duration::from_secs(2)
+            }
             _ => Duration::from_secs(4),
         }
     }
@@ -299,6 +307,24 @@ async fn inject(
             // A random moment: sometimes mid-apply, sometimes between the
             // upload and its mark, sometimes in a pause.
             tokio::time::sleep(Duration::from_millis(rng.below(1500))).await;
+            lab.kill_and_restart_client(shard, Duration::from_millis(300))
+                .await?;
+            tokio::time::sleep(period).await;
+        }
+        Fault::KillClientUnmarked => {
+            // The proxy delivers the next request and drops its answer;
+            // once one answer is dropped the client is waiting for it, its
+            // upload taken by the master and not yet marked here.
+            let proxy = &lab.shards[shard].proxy;
+            let before = proxy.stats().swallowed;
+            proxy.set_mode(Mode::Swallow);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while proxy.stats().swallowed == before && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            // New connections pass again; the one holding the dropped
+            // answer stays silent until the client dies.
+            proxy.set_mode(Mode::Pass);
             lab.kill_and_restart_client(shard, Duration::from_millis(300))
                 .await?;
             tokio::time::sleep(period).await;
@@ -632,10 +658,17 @@ fn proxy_line(lab: &Lab) -> String {
         total.resets += s.resets;
         total.truncations += s.truncations;
         total.hangs += s.hangs;
+        total.swallowed += s.swallowed;
     }
     let mut line = format!(
-        "{} connections, {} exchanges delayed, {} reset, {} truncated, {} left hanging",
-        total.connections, total.delayed, total.resets, total.truncations, total.hangs
+        "{} connections, {} exchanges delayed, {} reset, {} truncated, {} left hanging, \
+         {} answers dropped",
+        total.connections,
+        total.delayed,
+        total.resets,
+        total.truncations,
+        total.hangs,
+        total.swallowed
     );
     let relays: Vec<_> = lab
         .shards
