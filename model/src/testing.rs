@@ -1,4 +1,5 @@
-//! The spec's example payloads, for tests (feature `testing`).
+//! The spec's example payloads and minimal records ([`records`]), for
+//! tests (feature `testing`).
 //!
 //! They live in `shared/spec/fixtures/` beside the repository and are read
 //! from there, never copied in. A clone may sit at any depth, so the
@@ -6,6 +7,8 @@
 //! the search.
 
 use std::path::{Path, PathBuf};
+
+pub mod records;
 
 /// The directory holding the spec's fixtures.
 ///

@@ -9,12 +9,10 @@
 
 #![allow(dead_code)]
 
-use chrono::NaiveDateTime;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, QueryOrder};
 use shard_master::Fault;
 use shard_model::{
-    AclGroup, HeartbeatRequest, HeartbeatResponse, Host, HostAttribute, Hqe, Job, JobKeyval, Label,
-    Shard, ToOne, User,
+    HeartbeatRequest, HeartbeatResponse, Host, HostAttribute, Hqe, Job, JobKeyval, ToOne,
 };
 use shard_store::entity::prelude::*;
 use shard_store::entity::{
@@ -22,94 +20,33 @@ use shard_store::entity::{
 };
 use shard_store::testing::TestDb;
 
-pub fn at(s: &str) -> NaiveDateTime {
-    shard_model::parse_datetime(s).expect("test datetime")
-}
+use shard_model::testing::records as base;
+// Not every test binary uses every builder.
+#[allow(unused_imports)]
+pub use shard_model::testing::records::{at, group, label, shard, user};
 
-/// Shard `id`, named `shard<id>`.
-pub fn shard(id: i32) -> Shard {
-    Shard {
-        id,
-        hostname: format!("shard{id}"),
-    }
-}
-
-/// Label `id`, named `board:b<id>`.
-pub fn label(id: i32) -> Label {
-    Label {
-        id,
-        name: Some(format!("board:b{id}")),
-        kernel_config: Some(String::new()),
-        platform: Some(false),
-        invalid: false,
-        only_if_needed: false,
-    }
-}
-
-pub fn user(id: i32, login: &str) -> User {
-    User {
-        id,
-        login: Some(login.to_owned()),
-        access_level: Some(0),
-        reboot_before: 1,
-        reboot_after: 2,
-        show_experimental: false,
-    }
-}
-
-pub fn group(id: i32, users: Vec<User>) -> AclGroup {
-    AclGroup {
-        id,
-        name: Some(format!("group{id}")),
-        description: Some(String::new()),
-        users: Some(users),
-    }
-}
-
+/// An attribute without a row id.
 pub fn attribute(name: &str, value: &str) -> HostAttribute {
     HostAttribute {
         id: None,
-        attribute: name.to_owned(),
-        value: value.to_owned(),
-        host_id: None,
+        ..base::attribute(name, value)
     }
 }
 
 /// An unassigned, unleased, ready host carrying the labels `labels`.
 pub fn host(id: i32, labels: &[i32]) -> Host {
     Host {
-        id,
-        hostname: Some(format!("host{id}")),
-        locked: Some(false),
-        leased: false,
-        synch_id: None,
-        status: Some("Ready".to_owned()),
-        invalid: Some(false),
-        protection: 0,
-        lock_time: None,
-        dirty: false,
-        lock_reason: Some(String::new()),
-        aclgroup_set: Some(vec![]),
-        hostattribute_set: Some(vec![]),
         labels: Some(labels.iter().map(|&l| label(l)).collect()),
         shard: ToOne::Null,
+        ..base::host(id)
     }
 }
 
 /// A queued entry on any host of label `label_id`.
 pub fn hqe_meta(id: i32, label_id: i32) -> Hqe {
     Hqe {
-        id,
-        status: Some("Queued".to_owned()),
-        active: Some(false),
-        complete: Some(false),
-        deleted: false,
-        aborted: false,
-        execution_subdir: String::new(),
-        started_on: None,
-        finished_on: None,
-        host_id: None,
         meta_host: ToOne::Set(label(label_id)),
+        ..base::hqe(id, None)
     }
 }
 
@@ -134,40 +71,20 @@ pub fn hqe_hostless(id: i32) -> Hqe {
 /// keyvals and no parent.
 pub fn job(id: i32, hqes: Vec<Hqe>) -> Job {
     Job {
-        id,
-        owner: Some("chromeos-test".to_owned()),
-        name: Some(format!("job{id}")),
-        priority: Some(40),
-        control_file: Some("job.run_test('dummy_Pass')".to_owned()),
-        control_type: Some(2),
-        created_on: Some(at("2014-09-23T15:56:10")),
-        synch_count: 1,
-        timeout: 24,
-        timeout_mins: 1440,
-        max_runtime_hrs: 72,
-        max_runtime_mins: 1440,
-        test_retry: 0,
-        run_verify: Some(false),
-        run_reset: true,
-        parse_failed_repair: true,
-        email_list: String::new(),
-        reboot_before: 1,
-        reboot_after: 0,
-        require_ssp: None,
         parent_job_id: None,
         dependency_labels: Some(vec![]),
         hostqueueentry_set: Some(hqes),
         jobkeyval_set: Some(vec![]),
         shard: ToOne::Null,
+        ..base::job(id)
     }
 }
 
+/// A keyval without a row id.
 pub fn keyval(job_id: i32, key: &str, value: &str) -> JobKeyval {
     JobKeyval {
         id: None,
-        job_id,
-        key: key.to_owned(),
-        value: value.to_owned(),
+        ..base::keyval(job_id, key, value)
     }
 }
 
