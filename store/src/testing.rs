@@ -16,6 +16,8 @@ use sea_orm::{ConnectionTrait, Database};
 
 use crate::Store;
 
+pub mod rows;
+
 /// A backend the tests run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -13,10 +13,7 @@ use std::time::Duration;
 use sea_orm::{ConnectionTrait, Database, EntityTrait, QueryOrder};
 use shard_model::{HeartbeatResponse, Job};
 use shard_store::entity::prelude::*;
-use shard_store::entity::{
-    afe_acl_groups_hosts, afe_host_attributes, afe_host_queue_entries, afe_hosts, afe_hosts_labels,
-    afe_job_keyvals, afe_jobs,
-};
+use shard_store::entity::{afe_host_attributes, afe_hosts, afe_job_keyvals};
 use shard_store::testing::TestDb;
 use shard_tests::{Output, ScriptedMaster, ShardClient};
 
@@ -182,13 +179,9 @@ pub fn job_on(id: i32, host_id: i32) -> Job {
 // ---------------------------------------------------------------------------
 // Rows.
 
-pub async fn host_row(db: &impl ConnectionTrait, id: i32) -> afe_hosts::Model {
-    Hosts::find_by_id(id)
-        .one(db)
-        .await
-        .unwrap()
-        .expect("host row")
-}
+// Not every test binary uses every reader.
+#[allow(unused_imports)]
+pub use shard_store::testing::rows::*;
 
 pub async fn host_ids(db: &impl ConnectionTrait) -> Vec<i32> {
     Hosts::find()
@@ -199,59 +192,6 @@ pub async fn host_ids(db: &impl ConnectionTrait) -> Vec<i32> {
         .into_iter()
         .map(|h| h.id)
         .collect()
-}
-
-pub async fn job_row(db: &impl ConnectionTrait, id: i32) -> afe_jobs::Model {
-    Jobs::find_by_id(id)
-        .one(db)
-        .await
-        .unwrap()
-        .expect("job row")
-}
-
-pub async fn job_ids(db: &impl ConnectionTrait) -> Vec<i32> {
-    Jobs::find()
-        .order_by_asc(afe_jobs::Column::Id)
-        .all(db)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|j| j.id)
-        .collect()
-}
-
-pub async fn hqe_row(db: &impl ConnectionTrait, id: i32) -> afe_host_queue_entries::Model {
-    HostQueueEntries::find_by_id(id)
-        .one(db)
-        .await
-        .unwrap()
-        .expect("entry row")
-}
-
-/// (host, label) pairs.
-pub async fn host_labels(db: &impl ConnectionTrait) -> Vec<(i32, i32)> {
-    let mut v: Vec<_> = HostsLabels::find()
-        .all(db)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|l: afe_hosts_labels::Model| (l.host_id.unwrap(), l.label_id.unwrap()))
-        .collect();
-    v.sort_unstable();
-    v
-}
-
-/// (group, host) pairs.
-pub async fn group_hosts(db: &impl ConnectionTrait) -> Vec<(i32, i32)> {
-    let mut v: Vec<_> = AclGroupsHosts::find()
-        .all(db)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|l: afe_acl_groups_hosts::Model| (l.aclgroup_id.unwrap(), l.host_id.unwrap()))
-        .collect();
-    v.sort_unstable();
-    v
 }
 
 /// (host, attribute, value), sorted.
@@ -280,14 +220,6 @@ pub async fn keyvals(db: &impl ConnectionTrait) -> Vec<(i32, String, String)> {
         .collect();
     v.sort_unstable();
     v
-}
-
-/// `[(a, "b", "c")]` as owned rows, to compare with [`attributes`] and
-/// [`keyvals`].
-pub fn owned(rows: &[(i32, &str, &str)]) -> Vec<(i32, String, String)> {
-    rows.iter()
-        .map(|(i, a, b)| (*i, (*a).to_owned(), (*b).to_owned()))
-        .collect()
 }
 
 // ---------------------------------------------------------------------------

@@ -1,0 +1,86 @@
+//! Readers of the rows a test wrote, shared by the store's and the
+//! acceptance tests. Each panics on a database error or a missing row: in a
+//! test that is the failure to report.
+
+use std::fmt::Display;
+
+use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder};
+
+use crate::entity::prelude::*;
+use crate::entity::{afe_host_queue_entries, afe_hosts, afe_jobs};
+
+/// The value, or a panic naming what was being read.
+fn or_fail<T, E: Display>(result: Result<T, E>, what: &str) -> T {
+    result.unwrap_or_else(|e| panic!("reading {what}: {e}"))
+}
+
+/// Host `id`'s row.
+pub async fn host_row(db: &impl ConnectionTrait, id: i32) -> afe_hosts::Model {
+    or_fail(Hosts::find_by_id(id).one(db).await, "a host row")
+        .unwrap_or_else(|| panic!("no host row {id}"))
+}
+
+/// Job `id`'s row.
+pub async fn job_row(db: &impl ConnectionTrait, id: i32) -> afe_jobs::Model {
+    or_fail(Jobs::find_by_id(id).one(db).await, "a job row")
+        .unwrap_or_else(|| panic!("no job row {id}"))
+}
+
+/// Entry `id`'s row.
+pub async fn hqe_row(db: &impl ConnectionTrait, id: i32) -> afe_host_queue_entries::Model {
+    or_fail(
+        HostQueueEntries::find_by_id(id).one(db).await,
+        "an entry row",
+    )
+    .unwrap_or_else(|| panic!("no entry row {id}"))
+}
+
+/// Every job id, ascending.
+pub async fn job_ids(db: &impl ConnectionTrait) -> Vec<i32> {
+    let rows = Jobs::find()
+        .order_by_asc(afe_jobs::Column::Id)
+        .all(db)
+        .await;
+    or_fail(rows, "the jobs")
+        .into_iter()
+        .map(|j| j.id)
+        .collect()
+}
+
+/// (host, label) pairs, sorted.
+pub async fn host_labels(db: &impl ConnectionTrait) -> Vec<(i32, i32)> {
+    let rows = or_fail(HostsLabels::find().all(db).await, "the host labels");
+    sorted_links(rows.into_iter().map(|l| (l.host_id, l.label_id)))
+}
+
+/// (group, host) pairs, sorted.
+pub async fn group_hosts(db: &impl ConnectionTrait) -> Vec<(i32, i32)> {
+    let rows = or_fail(AclGroupsHosts::find().all(db).await, "the group hosts");
+    sorted_links(rows.into_iter().map(|l| (l.aclgroup_id, l.host_id)))
+}
+
+/// (group, user) pairs, sorted.
+pub async fn group_users(db: &impl ConnectionTrait) -> Vec<(i32, i32)> {
+    let rows = or_fail(AclGroupsUsers::find().all(db).await, "the group users");
+    sorted_links(rows.into_iter().map(|l| (l.aclgroup_id, l.user_id)))
+}
+
+/// Link rows as sorted pairs; a NULL key fails the test.
+fn sorted_links(links: impl Iterator<Item = (Option<i32>, Option<i32>)>) -> Vec<(i32, i32)> {
+    let mut v: Vec<(i32, i32)> = links
+        .map(|pair| match pair {
+            (Some(a), Some(b)) => (a, b),
+            other => panic!("a link row with a NULL key: {other:?}"),
+        })
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// `[(a, "b", "c")]` as owned rows, to compare with attribute and keyval
+/// rows.
+pub fn owned(rows: &[(i32, &str, &str)]) -> Vec<(i32, String, String)> {
+    rows.iter()
+        .map(|(i, a, b)| (*i, (*a).to_owned(), (*b).to_owned()))
+        .collect()
+}
