@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use shard_model::{HeartbeatRequest, HeartbeatResponse, RecordKind, Rejected};
 use shard_rpc::{AfeClient, Reply};
-use shard_store::{ApplyReport, Store, Upload};
+use shard_store::{ApplyReport, Marked, Store, Upload};
 use tokio_util::sync::CancellationToken;
 
 use crate::{HeartbeatError, PerKind, Phases, Report, metrics};
@@ -71,7 +71,7 @@ async fn steps(shard: &Shard, cancel: &CancellationToken) -> Result<Report, Hear
     let t = Instant::now();
     let response = &reply.result;
     let txn = shard_store::begin_write(shard.store.connection()).await?;
-    mark_uploaded(&txn, shard, &upload).await?;
+    let marked = mark_uploaded(&txn, shard, &upload).await?;
     let applied = shard_store::apply(&txn, response).await?;
     let removed = shard_store::remove_incorrect_hosts(&txn, &response.incorrect_host_ids).await?;
     let resynced = shard_store::resync_completed_jobs(&txn, &resent_job_ids(response)).await?;
@@ -84,7 +84,7 @@ async fn steps(shard: &Shard, cancel: &CancellationToken) -> Result<Report, Hear
     phases.write = t.elapsed();
 
     Ok(report(
-        &request, upload, &reply, applied, removed, resynced, phases,
+        &request, upload, marked, &reply, applied, removed, resynced, phases,
     ))
 }
 
@@ -99,7 +99,8 @@ async fn build_packet(shard: &Shard) -> Result<(HeartbeatRequest, Upload), Heart
         known_jobs = known_job_ids.len(),
         first_known_jobs = ?&known_job_ids[..known_job_ids.len().min(LOGGED_JOB_IDS)],
         known_hosts = known_hosts.ids.len(),
-        uploading = ?upload.jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
+        uploading = ?upload.job_ids(),
+        deferred = ?upload.deferred,
         "heartbeat packet built"
     );
     let request = HeartbeatRequest {
@@ -123,18 +124,17 @@ async fn call_master(
     Ok(shard.client.call(METHOD, request, cancel).await?)
 }
 
-/// §7 step 3: after a JSON-RPC result, the uploaded jobs are this shard's
-/// again. The shard row may not exist yet (it arrives with the first host
-/// or job); then the jobs go up again next time, harmlessly.
+/// §7 step 3: after a JSON-RPC result, the uploaded jobs whose entries did
+/// not change meanwhile are this shard's again. The shard row may not exist
+/// yet (it arrives with the first host or job); then the jobs go up again
+/// next time, harmlessly.
 async fn mark_uploaded(
     txn: &sea_orm::DatabaseTransaction,
     shard: &Shard,
     upload: &Upload,
-) -> Result<(), HeartbeatError> {
-    let ids: Vec<i32> = upload.jobs.iter().map(|j| j.id).collect();
+) -> Result<Marked, HeartbeatError> {
     let shard_id = shard_store::shard_id_by_hostname(txn, &shard.hostname).await?;
-    shard_store::mark_uploaded(txn, &ids, shard_id).await?;
-    Ok(())
+    Ok(shard_store::mark_uploaded(txn, upload, shard_id).await?)
 }
 
 /// §7 step 6 looks at every job the master sent, including those that did
@@ -149,9 +149,11 @@ fn resent_job_ids(response: &HeartbeatResponse) -> Vec<i32> {
     parsed.chain(unparsed).collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn report(
     request: &HeartbeatRequest,
     upload: Upload,
+    marked: Marked,
     reply: &Reply<HeartbeatResponse>,
     applied: ApplyReport,
     incorrect_hosts_removed: Vec<i32>,
@@ -169,8 +171,10 @@ fn report(
     Report {
         known_jobs: request.known_job_ids.len(),
         known_hosts: request.known_host_ids.len(),
-        jobs_uploaded: upload.jobs.iter().map(|j| j.id).collect(),
+        jobs_uploaded: upload.job_ids(),
         hqes_uploaded: upload.hqes.len(),
+        jobs_changed_in_flight: marked.changed,
+        jobs_deferred: upload.deferred,
         received,
         applied: PerKind {
             hosts: applied.hosts,
@@ -197,6 +201,12 @@ fn log_report(r: &Report) {
             "record not applied"
         );
     }
+    if !r.jobs_changed_in_flight.is_empty() {
+        tracing::info!(
+            jobs = ?r.jobs_changed_in_flight,
+            "uploaded jobs changed while the heartbeat was in flight; uploading them again"
+        );
+    }
     if !r.jobs_resynced.is_empty() {
         tracing::warn!(jobs = ?r.jobs_resynced, "completed jobs resent by the master; uploading them again");
     }
@@ -205,6 +215,8 @@ fn log_report(r: &Report) {
         known_hosts = r.known_hosts,
         uploaded_jobs = r.jobs_uploaded.len(),
         uploaded_hqes = r.hqes_uploaded,
+        changed_in_flight = r.jobs_changed_in_flight.len(),
+        deferred_jobs = r.jobs_deferred.len(),
         hosts = format!("{}/{}", r.applied.hosts, r.received.hosts),
         jobs = format!("{}/{}", r.applied.jobs, r.received.jobs),
         suite_keyvals = format!("{}/{}", r.applied.suite_keyvals, r.received.suite_keyvals),

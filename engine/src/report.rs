@@ -33,10 +33,16 @@ pub struct Report {
     pub known_jobs: usize,
     /// Valid hosts, as reported to the master.
     pub known_hosts: usize,
-    /// Ids of the jobs uploaded (and marked as uploaded).
+    /// Ids of the jobs uploaded.
     pub jobs_uploaded: Vec<i32>,
     /// Entries uploaded with those jobs.
     pub hqes_uploaded: usize,
+    /// Uploaded jobs left unmarked because the scheduler changed one of
+    /// their entries while the heartbeat was in flight; they go up again.
+    pub jobs_changed_in_flight: Vec<i32>,
+    /// Finished jobs held back because an entry was caught half-written;
+    /// they go up once the scheduler has finished writing it.
+    pub jobs_deferred: Vec<i32>,
     /// Records the master sent, parsed or not.
     pub received: PerKind,
     /// Records applied.

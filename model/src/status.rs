@@ -48,3 +48,50 @@ pub const HOST_STATUSES: [&str; 9] = [
     "Resetting",
     "Provisioning",
 ];
+
+/// True when an entry's `complete` flag disagrees with its `status`: a
+/// complete status with `complete` not set, or `complete` set with a status
+/// that is not complete.
+///
+/// The scheduler writes an entry's status first and `complete` last, in
+/// separate statements (§1), so a reader can catch an entry in between; such
+/// an entry is not uploaded until it is consistent (§7 step 1). A status
+/// outside [`HQE_STATUSES`] (or none) says nothing either way, so it never
+/// holds a job back.
+pub fn half_written(status: Option<&str>, complete: Option<bool>) -> bool {
+    let Some(status) = status else {
+        return false;
+    };
+    let flagged = complete == Some(true);
+    if HQE_COMPLETE_STATUSES.contains(&status) {
+        !flagged
+    } else {
+        flagged && HQE_STATUSES.contains(&status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::half_written;
+
+    #[test]
+    fn an_entry_is_half_written_while_its_flag_disagrees_with_its_status() {
+        // Between the scheduler's status write and its `complete = 1`.
+        assert!(half_written(Some("Completed"), Some(false)));
+        assert!(half_written(Some("Failed"), None));
+        // Re-queued: `complete = 0` not yet written after the status.
+        assert!(half_written(Some("Queued"), Some(true)));
+        // Consistent entries.
+        assert!(!half_written(Some("Completed"), Some(true)));
+        assert!(!half_written(Some("Aborted"), Some(true)));
+        assert!(!half_written(Some("Running"), Some(false)));
+        assert!(!half_written(Some("Queued"), None));
+    }
+
+    #[test]
+    fn an_unknown_or_missing_status_never_holds_an_entry_back() {
+        assert!(!half_written(Some("Archiving"), Some(true)));
+        assert!(!half_written(None, Some(true)));
+        assert!(!half_written(None, Some(false)));
+    }
+}

@@ -23,7 +23,7 @@ pub mod testing;
 pub use apply::{ApplyReport, apply};
 pub use error::{StoreError, redact_url};
 pub use packet::{
-    KnownHosts, Upload, jobs_to_upload, known_hosts, known_job_ids, mark_uploaded,
+    KnownHosts, Marked, Upload, jobs_to_upload, known_hosts, known_job_ids, mark_uploaded,
     shard_id_by_hostname,
 };
 pub use reconcile::{remove_incorrect_hosts, resync_completed_jobs};

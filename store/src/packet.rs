@@ -3,9 +3,19 @@
 //!
 //! Building a packet is a constant number of statements whatever the size
 //! of the lab: known jobs, known hosts, jobs to upload, their entries.
+//!
+//! The scheduler writes the same rows while a heartbeat is in flight, one
+//! autocommit statement at a time (§1), and only signals "upload me" when a
+//! job's `shard_id` is not already NULL. So an upload is marked done only
+//! for the jobs whose entries are still exactly as they were read: marking
+//! a job whose entry finished meanwhile would hide that entry from the
+//! master for good.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use shard_model::status::half_written;
 use shard_model::{Hqe, Job};
 
 use crate::chunk;
@@ -23,13 +33,47 @@ pub struct KnownHosts {
     pub statuses: Vec<Option<String>>,
 }
 
-/// Finished jobs waiting for upload, with every entry of those jobs.
+/// Finished jobs waiting for upload, with every entry of those jobs, as
+/// read when the packet was built.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Upload {
     /// The jobs, oldest id first, in the upload shape.
     pub jobs: Vec<Job>,
     /// Every entry of those jobs, by id.
     pub hqes: Vec<Hqe>,
+    /// Jobs waiting for upload that were held back because one of their
+    /// entries was caught half-written by the scheduler; they go next time.
+    pub deferred: Vec<i32>,
+    /// The job of each entry of `hqes`, at the same index: what
+    /// [`mark_uploaded`] compares the database against.
+    hqe_jobs: Vec<i32>,
+}
+
+impl Upload {
+    /// The ids of the uploaded jobs, in upload order.
+    pub fn job_ids(&self) -> Vec<i32> {
+        self.jobs.iter().map(|j| j.id).collect()
+    }
+
+    /// The uploaded entries of each job, in id order.
+    fn entries_by_job(&self) -> BTreeMap<i32, Vec<&Hqe>> {
+        let mut by_job: BTreeMap<i32, Vec<&Hqe>> =
+            self.jobs.iter().map(|j| (j.id, Vec::new())).collect();
+        for (job, hqe) in self.hqe_jobs.iter().zip(&self.hqes) {
+            by_job.entry(*job).or_default().push(hqe);
+        }
+        by_job
+    }
+}
+
+/// What [`mark_uploaded`] did with the jobs of an upload.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Marked {
+    /// Jobs now marked uploaded (this shard's again), ascending.
+    pub jobs: Vec<i32>,
+    /// Jobs left waiting because an entry changed while the heartbeat was
+    /// in flight: they go up again, as they are now, next time. Ascending.
+    pub changed: Vec<i32>,
 }
 
 /// Ids of the jobs that have at least one incomplete entry, ascending and
@@ -65,7 +109,10 @@ pub async fn known_hosts(db: &impl ConnectionTrait) -> Result<KnownHosts, StoreE
 }
 
 /// Up to `limit` jobs to upload (§7 step 1): `shard_id IS NULL` and at least
-/// one complete entry, oldest ids first, with all their entries.
+/// one complete entry, oldest ids first, with all their entries. A job with
+/// an entry caught half-written ([`half_written`]) is held back
+/// ([`Upload::deferred`]): uploaded now, it would reach the master in a
+/// state the scheduler never meant, and be marked done.
 pub async fn jobs_to_upload(db: &impl ConnectionTrait, limit: u64) -> Result<Upload, StoreError> {
     let finished = Query::select()
         .column(hqes::Column::JobId)
@@ -73,7 +120,7 @@ pub async fn jobs_to_upload(db: &impl ConnectionTrait, limit: u64) -> Result<Upl
         .and_where(Expr::col(hqes::Column::Complete).eq(true))
         .and_where(Expr::col(hqes::Column::JobId).is_not_null())
         .to_owned();
-    let jobs: Vec<Job> = jobs::Entity::find()
+    let candidates: Vec<Job> = jobs::Entity::find()
         .filter(jobs::Column::ShardId.is_null())
         .filter(jobs::Column::Id.in_subquery(finished))
         .order_by_asc(jobs::Column::Id)
@@ -84,18 +131,69 @@ pub async fn jobs_to_upload(db: &impl ConnectionTrait, limit: u64) -> Result<Upl
         .into_iter()
         .map(job_from_row)
         .collect();
-    let ids: Vec<i32> = jobs.iter().map(|j| j.id).collect();
-    let mut hqes = Vec::new();
-    for chunk in chunk::by_params(db.get_database_backend(), 1, &ids) {
-        let rows = hqes::Entity::find()
-            .filter(hqes::Column::JobId.is_in(chunk.iter().copied()))
-            .order_by_asc(hqes::Column::Id)
-            .all(db)
-            .await
-            .context("reading the entries of jobs to upload")?;
-        hqes.extend(rows.into_iter().map(hqe_from_row));
+    let ids: Vec<i32> = candidates.iter().map(|j| j.id).collect();
+    let entries = entries_of(db, &ids, Lock::None)
+        .await
+        .context("reading the entries of jobs to upload")?;
+    // Entries are read after their jobs, so the check runs on exactly what
+    // goes on the wire.
+    let deferred: Vec<i32> = entries
+        .iter()
+        .filter(|(_, hqe)| half_written(hqe.status.as_deref(), hqe.complete))
+        .map(|(job, _)| *job)
+        .collect::<BTreeSet<i32>>()
+        .into_iter()
+        .collect();
+    let mut upload = Upload {
+        jobs: candidates
+            .into_iter()
+            .filter(|j| deferred.binary_search(&j.id).is_err())
+            .collect(),
+        deferred,
+        ..Upload::default()
+    };
+    for (job, hqe) in entries {
+        if upload.deferred.binary_search(&job).is_err() {
+            upload.hqe_jobs.push(job);
+            upload.hqes.push(hqe);
+        }
     }
-    Ok(Upload { jobs, hqes })
+    Ok(upload)
+}
+
+/// Whether a read locks the rows it returns until the transaction ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lock {
+    None,
+    /// `FOR UPDATE` on MySQL and PostgreSQL; SQLite's write transaction
+    /// already holds the whole database.
+    Exclusive,
+}
+
+/// Every entry of `job_ids` with its job, in entry id order: one statement
+/// per chunk of jobs.
+async fn entries_of(
+    db: &impl ConnectionTrait,
+    job_ids: &[i32],
+    lock: Lock,
+) -> Result<Vec<(i32, Hqe)>, sea_orm::DbErr> {
+    let mut entries = Vec::new();
+    for chunk in chunk::by_params(db.get_database_backend(), 1, job_ids) {
+        let mut select = hqes::Entity::find()
+            .filter(hqes::Column::JobId.is_in(chunk.iter().copied()))
+            .order_by_asc(hqes::Column::Id);
+        if lock == Lock::Exclusive {
+            select = select.lock_exclusive();
+        }
+        let rows = select.all(db).await?;
+        entries.extend(
+            rows.into_iter()
+                .filter_map(|row| row.job_id.map(|job| (job, hqe_from_row(row)))),
+        );
+    }
+    // Each chunk's entries come in id order; the packet lists them all so.
+    entries.sort_by_key(|(_, hqe)| hqe.id);
+    Ok(entries)
 }
 
 /// The id of this shard's `afe_shards` row, if the master has sent it yet.
@@ -116,24 +214,51 @@ pub async fn shard_id_by_hostname(
 }
 
 /// Marks uploaded jobs as this shard's again (§7 step 3), so they are not
-/// uploaded a second time. Without a shard row yet there is nothing to set:
-/// the jobs stay unassigned and go up again next time, which the master
-/// takes idempotently.
+/// uploaded a second time, but only those whose entries are still exactly
+/// as `upload` read them: a job whose entry the scheduler changed while the
+/// heartbeat was in flight stays waiting and goes up again as it is now
+/// ([`Marked::changed`]). Run it in the heartbeat's write transaction: the
+/// entries are read with a row lock (SQLite's write transaction holds the
+/// whole database), so the scheduler cannot change one between the
+/// comparison and the mark; its next write waits for the commit and then
+/// sees the job marked, so it signals "upload me" again. Two statements
+/// per chunk of jobs.
+///
+/// Without a shard row yet there is nothing to set: the jobs stay waiting
+/// and go up again next time, which the master takes idempotently.
 pub async fn mark_uploaded(
     db: &impl ConnectionTrait,
-    job_ids: &[i32],
+    upload: &Upload,
     shard_id: Option<i32>,
-) -> Result<(), StoreError> {
+) -> Result<Marked, StoreError> {
     let Some(shard_id) = shard_id else {
-        return Ok(());
+        return Ok(Marked::default());
     };
-    for chunk in chunk::by_params(db.get_database_backend(), 1, job_ids) {
+    let uploaded = upload.entries_by_job();
+    let ids: Vec<i32> = uploaded.keys().copied().collect();
+    let mut now: BTreeMap<i32, Vec<Hqe>> = BTreeMap::new();
+    for (job, hqe) in entries_of(db, &ids, Lock::Exclusive)
+        .await
+        .context("reading the entries of uploaded jobs")?
+    {
+        now.entry(job).or_default().push(hqe);
+    }
+    let (unchanged, changed): (Vec<i32>, Vec<i32>) = ids.iter().copied().partition(|job| {
+        let then = uploaded.get(job).map_or(&[][..], Vec::as_slice);
+        let now = now.get(job).map_or(&[][..], Vec::as_slice);
+        then.len() == now.len() && then.iter().zip(now).all(|(a, b)| *a == b)
+    });
+    for chunk in chunk::by_params(db.get_database_backend(), 1, &unchanged) {
         jobs::Entity::update_many()
             .col_expr(jobs::Column::ShardId, Expr::value(shard_id))
             .filter(jobs::Column::Id.is_in(chunk.iter().copied()))
+            .filter(jobs::Column::ShardId.is_null())
             .exec(db)
             .await
             .context("marking uploaded jobs")?;
     }
-    Ok(())
+    Ok(Marked {
+        jobs: unchanged,
+        changed,
+    })
 }

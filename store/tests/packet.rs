@@ -36,8 +36,15 @@ shard_store::backend_tests!(
     jobs_to_upload_returns_every_entry_of_exactly_those_jobs,
     jobs_to_upload_writes_a_job_in_the_upload_shape,
     jobs_to_upload_writes_an_entry_in_the_upload_shape,
-    mark_uploaded_sets_the_shard_of_exactly_those_jobs,
+    jobs_to_upload_holds_back_a_job_whose_entry_has_a_complete_status_but_no_complete_flag,
+    jobs_to_upload_holds_back_a_job_whose_entry_is_flagged_complete_with_a_running_status,
+    jobs_to_upload_takes_a_held_back_job_once_its_entry_is_written,
+    mark_uploaded_sets_the_shard_of_exactly_the_uploaded_jobs,
     mark_uploaded_without_a_shard_changes_nothing,
+    mark_uploaded_leaves_a_job_whose_entry_finished_meanwhile,
+    mark_uploaded_leaves_a_job_whose_entry_was_aborted_meanwhile,
+    mark_uploaded_leaves_a_job_that_gained_an_entry_meanwhile,
+    mark_uploaded_statements_do_not_grow_with_jobs,
     shard_id_by_hostname_finds_the_row_by_hostname,
     shard_id_by_hostname_is_none_for_an_unknown_hostname,
     shard_id_by_hostname_takes_the_lowest_id_of_rows_sharing_a_hostname,
@@ -308,9 +315,7 @@ async fn jobs_to_upload_takes_the_rest_once_the_first_ones_are_marked(db: TestDb
     let conn = db.store.connection();
     fill_waiting(conn, &[5, 1, 4, 2, 3]).await;
     let first = jobs_to_upload(conn, 3).await.unwrap();
-    mark_uploaded(conn, &ids_of(&first.jobs), Some(1))
-        .await
-        .unwrap();
+    mark_uploaded(conn, &first, Some(1)).await.unwrap();
 
     let second = jobs_to_upload(conn, 3).await.unwrap();
 
@@ -441,30 +446,201 @@ async fn jobs_to_upload_writes_an_entry_in_the_upload_shape(db: TestDb) {
 // ---------------------------------------------------------------------------
 // mark_uploaded and shard_id_by_hostname
 
-async fn mark_uploaded_sets_the_shard_of_exactly_those_jobs(db: TestDb) {
+async fn mark_uploaded_sets_the_shard_of_exactly_the_uploaded_jobs(db: TestDb) {
     let conn = db.store.connection();
     fill_waiting(conn, &[7, 8, 9]).await;
     insert_shard(conn, 2, "shard2").await;
+    let upload = jobs_to_upload(conn, 2).await.unwrap();
 
-    mark_uploaded(conn, &[7, 9], Some(2)).await.unwrap();
+    let marked = mark_uploaded(conn, &upload, Some(2)).await.unwrap();
 
+    assert_eq!(marked.jobs, vec![7, 8]);
+    assert_eq!(marked.changed, Vec::<i32>::new());
     assert_eq!(
         shard_ids(conn).await,
-        vec![(7, Some(2)), (8, None), (9, Some(2))]
+        vec![(7, Some(2)), (8, Some(2)), (9, None)]
     );
 }
 
 async fn mark_uploaded_without_a_shard_changes_nothing(db: TestDb) {
     let conn = db.store.connection();
     fill_waiting(conn, &[7, 8]).await;
+    let upload = jobs_to_upload(conn, 1000).await.unwrap();
 
-    mark_uploaded(conn, &[7, 8], None).await.unwrap();
+    mark_uploaded(conn, &upload, None).await.unwrap();
 
     assert_eq!(shard_ids(conn).await, vec![(7, None), (8, None)]);
     assert_eq!(
         ids_of(&jobs_to_upload(conn, 1000).await.unwrap().jobs),
         vec![7, 8]
     );
+}
+
+/// Job 7 with entry 70 finished and 71 running, waiting for upload (the
+/// scheduler released it when 70 finished), and job 8 finished.
+async fn fill_partly_finished(conn: &DatabaseConnection) {
+    let running = Hqe {
+        status: Some("Running".to_owned()),
+        active: Some(true),
+        ..hqe(71, Some(3))
+    };
+    fill(
+        conn,
+        &response(
+            vec![host(2), host(3)],
+            vec![job_with(7, vec![hqe(70, Some(2)), running]), job(8)],
+            vec![],
+        ),
+    )
+    .await;
+    complete(conn, &[70, 80]).await;
+    unassign(conn, &[7, 8]).await;
+}
+
+/// Sets `column` of entry `id`, as one of the scheduler's statements does.
+async fn set_entry<V: Into<sea_orm::Value>>(
+    conn: &impl ConnectionTrait,
+    id: i32,
+    column: afe_host_queue_entries::Column,
+    value: V,
+) {
+    HostQueueEntries::update_many()
+        .col_expr(column, Expr::value(value))
+        .filter(afe_host_queue_entries::Column::Id.eq(id))
+        .exec(conn)
+        .await
+        .unwrap();
+}
+
+async fn jobs_to_upload_holds_back_a_job_whose_entry_has_a_complete_status_but_no_complete_flag(
+    db: TestDb,
+) {
+    let conn = db.store.connection();
+    fill_partly_finished(conn).await;
+    // The scheduler has written 71's status, not yet its `complete`.
+    set_entry(conn, 71, afe_host_queue_entries::Column::Status, "Failed").await;
+    set_entry(conn, 71, afe_host_queue_entries::Column::Active, false).await;
+
+    let upload = jobs_to_upload(conn, 1000).await.unwrap();
+
+    assert_eq!(ids_of(&upload.jobs), vec![8]);
+    assert_eq!(upload.deferred, vec![7]);
+    let hqe_ids: Vec<i32> = upload.hqes.iter().map(|q| q.id).collect();
+    assert_eq!(hqe_ids, vec![80]);
+}
+
+async fn jobs_to_upload_holds_back_a_job_whose_entry_is_flagged_complete_with_a_running_status(
+    db: TestDb,
+) {
+    let conn = db.store.connection();
+    fill_partly_finished(conn).await;
+    set_entry(conn, 71, afe_host_queue_entries::Column::Complete, true).await;
+
+    let upload = jobs_to_upload(conn, 1000).await.unwrap();
+
+    assert_eq!(ids_of(&upload.jobs), vec![8]);
+    assert_eq!(upload.deferred, vec![7]);
+}
+
+async fn jobs_to_upload_takes_a_held_back_job_once_its_entry_is_written(db: TestDb) {
+    let conn = db.store.connection();
+    fill_partly_finished(conn).await;
+    set_entry(conn, 71, afe_host_queue_entries::Column::Status, "Failed").await;
+    assert_eq!(jobs_to_upload(conn, 1000).await.unwrap().deferred, vec![7]);
+    set_entry(conn, 71, afe_host_queue_entries::Column::Active, false).await;
+    set_entry(conn, 71, afe_host_queue_entries::Column::Complete, true).await;
+
+    let upload = jobs_to_upload(conn, 1000).await.unwrap();
+
+    assert_eq!(ids_of(&upload.jobs), vec![7, 8]);
+    assert_eq!(upload.deferred, Vec::<i32>::new());
+    let entries: Vec<(i32, Option<String>, Option<bool>)> = upload
+        .hqes
+        .iter()
+        .map(|q| (q.id, q.status.clone(), q.complete))
+        .collect();
+    assert_eq!(
+        entries,
+        vec![
+            (70, Some("Completed".to_owned()), Some(true)),
+            (71, Some("Failed".to_owned()), Some(true)),
+            (80, Some("Completed".to_owned()), Some(true)),
+        ]
+    );
+}
+
+async fn mark_uploaded_leaves_a_job_whose_entry_finished_meanwhile(db: TestDb) {
+    let conn = db.store.connection();
+    fill_partly_finished(conn).await;
+    let upload = jobs_to_upload(conn, 1000).await.unwrap();
+    assert_eq!(ids_of(&upload.jobs), vec![7, 8]);
+    // While the heartbeat is in flight 71 finishes; the scheduler finds
+    // job 7 already unassigned and leaves it so.
+    complete(conn, &[71]).await;
+
+    let marked = mark_uploaded(conn, &upload, Some(1)).await.unwrap();
+
+    assert_eq!(marked.jobs, vec![8]);
+    assert_eq!(marked.changed, vec![7]);
+    assert_eq!(shard_ids(conn).await, vec![(7, None), (8, Some(1))]);
+    let next = jobs_to_upload(conn, 1000).await.unwrap();
+    assert_eq!(ids_of(&next.jobs), vec![7]);
+    let entries: Vec<(i32, Option<bool>)> = next.hqes.iter().map(|q| (q.id, q.complete)).collect();
+    assert_eq!(entries, vec![(70, Some(true)), (71, Some(true))]);
+}
+
+async fn mark_uploaded_leaves_a_job_whose_entry_was_aborted_meanwhile(db: TestDb) {
+    let conn = db.store.connection();
+    fill_partly_finished(conn).await;
+    let upload = jobs_to_upload(conn, 1000).await.unwrap();
+    set_entry(conn, 71, afe_host_queue_entries::Column::Aborted, true).await;
+
+    let marked = mark_uploaded(conn, &upload, Some(1)).await.unwrap();
+
+    assert_eq!(marked.changed, vec![7]);
+    assert_eq!(shard_ids(conn).await, vec![(7, None), (8, Some(1))]);
+}
+
+async fn mark_uploaded_leaves_a_job_that_gained_an_entry_meanwhile(db: TestDb) {
+    let conn = db.store.connection();
+    fill_partly_finished(conn).await;
+    let upload = jobs_to_upload(conn, 1000).await.unwrap();
+    fill(
+        conn,
+        &response(
+            vec![],
+            vec![job_with(8, vec![hqe(80, Some(2)), hqe(81, Some(3))])],
+            vec![],
+        ),
+    )
+    .await;
+
+    let marked = mark_uploaded(conn, &upload, Some(1)).await.unwrap();
+
+    assert_eq!(marked.jobs, vec![7]);
+    assert_eq!(marked.changed, vec![8]);
+}
+
+/// Statements run by marking an upload of `jobs` finished jobs.
+async fn mark_statements(db: &TestDb, jobs: i32) -> u64 {
+    let conn = db.store.connection();
+    let first = (jobs * 10) + 1;
+    let ids: Vec<i32> = (first..first + jobs).collect();
+    fill_waiting(conn, &ids).await;
+    let upload = jobs_to_upload(conn, 1000).await.unwrap();
+    assert_eq!(upload.jobs.len(), ids.len());
+    let before = db.store.statements();
+    let marked = mark_uploaded(conn, &upload, Some(1)).await.unwrap();
+    assert_eq!(marked.jobs, ids);
+    db.store.statements() - before
+}
+
+async fn mark_uploaded_statements_do_not_grow_with_jobs(db: TestDb) {
+    let with_10 = mark_statements(&db, 10).await;
+    let with_300 = mark_statements(&db, 300).await;
+
+    // The entries, read and locked; the conditional update.
+    assert_eq!((with_10, with_300), (2, 2));
 }
 
 async fn shard_id_by_hostname_finds_the_row_by_hostname(db: TestDb) {

@@ -1,13 +1,17 @@
-//! Which finished jobs go up, how many at a time, and going up again when
-//! the master resends one (§7 steps 1, 3 and 6), with `once` on every
-//! backend.
+//! Which finished jobs go up, how many at a time, going up again when the
+//! master resends one (§7 steps 1, 3 and 6), and no completion lost to the
+//! scheduler writing while a heartbeat is in flight (§1), with `once` on
+//! every backend.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use common::*;
-use shard_model::HeartbeatRequest;
+use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use shard_model::{HeartbeatRequest, Hqe, Job};
+use shard_store::entity::{afe_host_queue_entries as hqes, afe_jobs as jobs};
 use shard_store::testing::TestDb;
 use shard_tests::scheduler::{complete_jobs, set_job_shard};
 use shard_tests::{Reply, Script, ScriptedMaster};
@@ -18,6 +22,8 @@ backend_tests!(
     the_jobs_over_the_cap_go_up_with_the_next_heartbeat,
     a_completed_job_the_master_resends_is_unassigned,
     a_completed_job_the_master_resends_is_uploaded_again,
+    an_entry_that_finishes_while_its_job_is_uploaded_still_reaches_the_master,
+    a_job_caught_half_written_goes_up_only_once_its_entry_is_whole,
 );
 
 /// Job and entry ids of an upload.
@@ -148,5 +154,147 @@ async fn a_completed_job_the_master_resends_is_uploaded_again(db: TestDb) {
     assert_eq!(heartbeats.len(), 4);
     assert_eq!(uploaded(&heartbeats[3]), (vec![10], vec![100]));
     assert_eq!(job_row(db.store.connection(), 10).await.shard_id, Some(1));
+    master.assert_no_violations();
+}
+
+// ---------------------------------------------------------------------------
+// The scheduler writing while a heartbeat is in flight (§1, §7 steps 1 and 3)
+
+/// Job 10 with two entries, 100 and 101, both queued.
+fn two_entry_job() -> Job {
+    Job {
+        hostqueueentry_set: Some(vec![hqe(100, None), hqe(101, None)]),
+        ..job(10)
+    }
+}
+
+/// One of the scheduler's statements: `column = value` on entry `id`.
+async fn write_entry(
+    conn: &impl ConnectionTrait,
+    id: i32,
+    column: hqes::Column,
+    value: impl Into<sea_orm::Value>,
+) {
+    let stmt = Query::update()
+        .table(hqes::Entity)
+        .value(column, Expr::val(value.into()))
+        .and_where(Expr::col(hqes::Column::Id).eq(id))
+        .to_owned();
+    conn.execute(&stmt).await.unwrap();
+}
+
+/// The scheduler's "upload me": the job's `shard_id` to NULL, only if it
+/// is not NULL already.
+async fn release(conn: &impl ConnectionTrait, job_id: i32) {
+    let stmt = Query::update()
+        .table(jobs::Entity)
+        .value(jobs::Column::ShardId, Expr::val(Option::<i32>::None))
+        .and_where(Expr::col(jobs::Column::Id).eq(job_id))
+        .and_where(Expr::col(jobs::Column::ShardId).is_not_null())
+        .to_owned();
+    conn.execute(&stmt).await.unwrap();
+}
+
+/// The first four statements of entry `id` of job 10 finishing `Completed`
+/// (§1): status, active, finished_on, the job's release. `complete = 1`,
+/// the last, is the caller's.
+async fn finish_all_but_complete(conn: &impl ConnectionTrait, id: i32) {
+    write_entry(conn, id, hqes::Column::Status, "Completed").await;
+    write_entry(conn, id, hqes::Column::Active, false).await;
+    write_entry(
+        conn,
+        id,
+        hqes::Column::FinishedOn,
+        at("2014-09-23T16:09:45"),
+    )
+    .await;
+    release(conn, 10).await;
+}
+
+/// Entry `id` of job 10 finishing `Completed`, statement by statement (§1).
+async fn finish_entry(conn: &impl ConnectionTrait, id: i32) {
+    finish_all_but_complete(conn, id).await;
+    write_entry(conn, id, hqes::Column::Complete, true).await;
+}
+
+/// (entry, status, complete) of an upload's entries.
+fn entries(heartbeat: &HeartbeatRequest) -> Vec<(i32, Option<String>, Option<bool>)> {
+    heartbeat
+        .hqes
+        .iter()
+        .map(|q: &Hqe| (q.id, q.status.clone(), q.complete))
+        .collect()
+}
+
+fn completed(id: i32) -> (i32, Option<String>, Option<bool>) {
+    (id, Some("Completed".to_owned()), Some(true))
+}
+
+/// The original marks every uploaded job, so an entry that finishes while
+/// its job's upload is in flight is lost: the scheduler finds the job
+/// already released and leaves it, the mark then assigns it, and the
+/// master never resends a job with a complete entry.
+async fn an_entry_that_finishes_while_its_job_is_uploaded_still_reaches_the_master(db: TestDb) {
+    migrate(&db).await;
+    fill(&db, &response(vec![], vec![two_entry_job()], vec![])).await;
+    let conn = db.store.connection();
+    finish_entry(conn, 100).await;
+    let master = ScriptedMaster::start(Script::default().then_wait_for_push()).await;
+    let heartbeat = tokio::spawn(run_to_end(args("once", &master, &db)));
+    let held = master.wait_for_requests(1, RUN_TIMEOUT).await.unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(
+        entries(&master.heartbeats()[0]),
+        vec![
+            completed(100),
+            (101, Some("Queued".to_owned()), Some(false))
+        ]
+    );
+
+    // While the master holds its answer, entry 101 finishes.
+    finish_entry(conn, 101).await;
+    master.push(Reply::empty());
+    let output = heartbeat.await.unwrap();
+
+    assert_eq!(output.code, Some(0), "{output}");
+    assert_eq!(job_row(conn, 10).await.shard_id, None, "not marked");
+    master.push(Reply::empty());
+    once_ok(&master, &db).await;
+    let heartbeats = master.heartbeats();
+    assert_eq!(heartbeats.len(), 2);
+    assert_eq!(uploaded(&heartbeats[1]).0, vec![10]);
+    assert_eq!(
+        entries(&heartbeats[1]),
+        vec![completed(100), completed(101)]
+    );
+    assert_eq!(job_row(conn, 10).await.shard_id, Some(1), "marked now");
+    master.assert_no_violations();
+}
+
+/// A packet read between the scheduler's release of a job and its
+/// `complete = 1` would carry the entry half-written, and the mark would
+/// then hide the finished entry from the master for good.
+async fn a_job_caught_half_written_goes_up_only_once_its_entry_is_whole(db: TestDb) {
+    migrate(&db).await;
+    fill(&db, &response(vec![], vec![two_entry_job()], vec![])).await;
+    let conn = db.store.connection();
+    finish_entry(conn, 100).await;
+    finish_all_but_complete(conn, 101).await;
+    let master = ScriptedMaster::start(Script::default()).await;
+
+    let output = once(&master, &db).await;
+
+    assert_eq!(output.code, Some(0), "{output}");
+    assert_eq!(uploaded(&master.heartbeats()[0]), (vec![], vec![]));
+    assert_eq!(job_row(conn, 10).await.shard_id, None);
+    write_entry(conn, 101, hqes::Column::Complete, true).await;
+    once_ok(&master, &db).await;
+    let heartbeats = master.heartbeats();
+    assert_eq!(uploaded(&heartbeats[1]).0, vec![10]);
+    assert_eq!(
+        entries(&heartbeats[1]),
+        vec![completed(100), completed(101)]
+    );
+    assert_eq!(job_row(conn, 10).await.shard_id, Some(1));
     master.assert_no_violations();
 }
