@@ -3,6 +3,10 @@
 use shard_rpc::{FailureKind, RpcError};
 use shard_store::StoreError;
 
+/// The start of the master's message when a known host id does not exist
+/// there (Django's `Host.DoesNotExist`).
+const UNKNOWN_HOST: &str = "Host matching query does not exist";
+
 /// A failed heartbeat. Whatever failed, the shard database is as it was
 /// before the heartbeat: uploads stay unmarked, nothing is applied.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +26,37 @@ impl HeartbeatError {
         match self {
             HeartbeatError::Rpc(e) => e.kind().as_str(),
             HeartbeatError::Database(_) => "database",
+        }
+    }
+
+    /// True when the master refused the heartbeat because a known host id
+    /// is one it does not have (a host deleted on the master while this
+    /// shard had it, §11): every heartbeat fails so until the shard forgets
+    /// that host.
+    pub fn names_an_unknown_host(&self) -> bool {
+        matches!(
+            self,
+            HeartbeatError::Rpc(RpcError::JsonRpc { name, message, .. })
+                if name == "DoesNotExist" && message.starts_with(UNKNOWN_HOST)
+        )
+    }
+
+    /// What an operator can do about this failure, when the master's answer
+    /// says more than its own message.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            HeartbeatError::Rpc(RpcError::JsonRpc { name, .. }) if name == "AclAccessViolation" => {
+                Some(
+                    "the master checks the rpc_user's ACL groups when it saves a host status: \
+                     the rpc_user must have access to every host of this shard on the master \
+                     (in practice, a superuser)",
+                )
+            }
+            _ if self.names_an_unknown_host() => Some(
+                "the master no longer has a host this shard reports; the client asks it \
+                 which hosts exist and forgets the others",
+            ),
+            _ => None,
         }
     }
 

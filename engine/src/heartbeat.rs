@@ -7,7 +7,7 @@ use shard_rpc::{AfeClient, Reply};
 use shard_store::{ApplyReport, Marked, Store, Upload};
 use tokio_util::sync::CancellationToken;
 
-use crate::{HeartbeatError, PerKind, Phases, Report, metrics};
+use crate::{HeartbeatError, PerKind, Phases, Report, heal, metrics};
 
 /// The JSON-RPC method of the heartbeat.
 const METHOD: &str = "shard_heartbeat";
@@ -49,8 +49,21 @@ pub async fn heartbeat(
             tracing::info!("heartbeat abandoned: shutting down");
         }
         Err(e) => {
-            tracing::warn!(failure_type = e.failure_type(), error = %e, "heartbeat failed");
+            match e.hint() {
+                Some(hint) => tracing::warn!(
+                    failure_type = e.failure_type(),
+                    error = %e,
+                    hint,
+                    "heartbeat failed"
+                ),
+                None => {
+                    tracing::warn!(failure_type = e.failure_type(), error = %e, "heartbeat failed")
+                }
+            }
             metrics::failure(e.failure_type(), took);
+            if e.names_an_unknown_host() {
+                heal::forget_hosts_the_master_lacks(shard, cancel).await;
+            }
         }
     }
     outcome

@@ -7,6 +7,7 @@
 //! log lines and its metrics, named once in [`metrics`].
 
 mod error;
+mod heal;
 mod heartbeat;
 pub mod metrics;
 mod report;

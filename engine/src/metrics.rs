@@ -37,6 +37,9 @@ pub const HEARTBEAT_DURATION: &str = "shard_client_heartbeat_duration_seconds";
 /// Gauge: Unix time of the last successful heartbeat.
 pub const LAST_SUCCESS: &str = "shard_client_last_success_timestamp_seconds";
 
+/// Counter: known hosts forgotten because the master no longer has them.
+pub const HOSTS_FORGOTTEN: &str = "shard_client_hosts_forgotten_total";
+
 /// Every `failure_type` label value.
 pub const FAILURE_TYPES: [&str; 6] = [
     "connection",
@@ -81,6 +84,10 @@ pub fn describe() {
         "Records of a response that could not be parsed or applied, by kind."
     );
     describe_counter!(HEARTBEATS, "Successful heartbeats.");
+    describe_counter!(
+        HOSTS_FORGOTTEN,
+        "Known hosts forgotten (made invalid) because the master no longer has them."
+    );
     describe_histogram!(
         HEARTBEAT_DURATION,
         Unit::Seconds,
@@ -100,6 +107,7 @@ pub fn describe() {
         counter!(DESERIALIZATION_FAILURES, "kind" => kind.as_str()).increment(0);
     }
     counter!(HEARTBEATS).increment(0);
+    counter!(HOSTS_FORGOTTEN).increment(0);
 }
 
 /// What the packet reported, recorded before the call is made.
@@ -131,4 +139,9 @@ pub(crate) fn success(report: &Report, took: Duration) {
 pub(crate) fn failure(failure_type: &'static str, took: Duration) {
     counter!(HEARTBEAT_FAILURES, "failure_type" => failure_type).increment(1);
     histogram!(HEARTBEAT_DURATION).record(took.as_secs_f64());
+}
+
+/// Known hosts forgotten because the master no longer has them.
+pub(crate) fn hosts_forgotten(count: usize) {
+    counter!(HOSTS_FORGOTTEN).increment(count as u64);
 }

@@ -5,6 +5,7 @@
 //! and the value quirks real masters produce. It knows nothing of databases
 //! or HTTP; the store and the RPC client build on it.
 
+pub mod hosts;
 pub mod packet;
 pub mod record;
 pub mod status;
@@ -12,6 +13,7 @@ pub mod status;
 pub mod testing;
 pub mod value;
 
+pub use hosts::{GetHostsRequest, ListedHost};
 pub use packet::{HeartbeatRequest, HeartbeatResponse, RecordKind, Rejected};
 pub use record::{AclGroup, Host, HostAttribute, Hqe, Job, JobKeyval, Label, Shard, User};
 pub use value::{ToOne, format_datetime, parse_datetime};

@@ -1,18 +1,31 @@
-//! The AFE JSON-RPC dialect (§2) and the heartbeat request (§3), as the
-//! scripted master checks every request before answering it.
+//! The AFE JSON-RPC dialect (§2), the heartbeat request (§3) and the
+//! `get_hosts` query of a shard healing itself (§11), as the scripted master
+//! checks every request before answering it.
 //!
 //! The checks are those a real master would trip over, stated as the
 //! problem it would have: a wrong method or envelope, a missing
-//! `AUTHORIZATION`, keyword arguments `shard_heartbeat` does not take, and
+//! `AUTHORIZATION`, keyword arguments the method does not take, and
 //! uploaded records with keys an upload must not carry (the master refuses
 //! relation keys and would unassign a job that sent `shard_id`).
 
 use http::{HeaderMap, Method, Uri, header};
 use serde_json::{Map, Value};
-use shard_model::HeartbeatRequest;
+use shard_model::{GetHostsRequest, HeartbeatRequest};
 
-/// The one RPC a shard client calls.
+/// The RPC a shard client calls every tick.
 pub(crate) const METHOD: &str = "shard_heartbeat";
+
+/// The RPC a shard client calls to learn which of its hosts the master has.
+pub(crate) const GET_HOSTS: &str = "get_hosts";
+
+/// A well-formed call, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Call {
+    /// `shard_heartbeat` with its keyword arguments.
+    Heartbeat(HeartbeatRequest),
+    /// `get_hosts` with its keyword arguments.
+    GetHosts(GetHostsRequest),
+}
 
 /// The keyword arguments of `shard_heartbeat` (§3).
 const PARAMS_KEYS: [&str; 6] = [
@@ -63,36 +76,45 @@ const HQE_KEYS: [&str; 10] = [
     "host_id",
 ];
 
-/// Checks one request: the heartbeat it carries, or every way in which it
+/// Checks one request: the call it carries, or every way in which it
 /// breaks the dialect. `body` is the body parsed as JSON, or why it is not.
 pub(crate) fn check(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: &Result<Value, String>,
-) -> Result<HeartbeatRequest, Vec<String>> {
+) -> Result<Call, Vec<String>> {
     let mut problems = Vec::new();
     if method != Method::POST {
         problems.push(format!("method {method}, not POST"));
     }
-    match query_method(uri) {
-        Some(name) if name == METHOD => {}
-        Some(name) => problems.push(format!("query says method={name}, not {METHOD}")),
-        None => problems.push(format!(
-            "no method={METHOD} in the query (query: {:?})",
-            uri.query().unwrap_or_default()
-        )),
-    }
+    let called = match query_method(uri) {
+        Some(name) if name == METHOD || name == GET_HOSTS => Some(name),
+        Some(name) => {
+            problems.push(format!(
+                "query says method={name}, not {METHOD} or {GET_HOSTS}"
+            ));
+            None
+        }
+        None => {
+            problems.push(format!(
+                "no method={METHOD} in the query (query: {:?})",
+                uri.query().unwrap_or_default()
+            ));
+            None
+        }
+    };
     check_headers(headers, &mut problems);
-    let heartbeat = match body {
-        Ok(body) => check_envelope(body, &mut problems),
-        Err(error) => {
+    let call = match (body, called) {
+        (Ok(body), Some(called)) => check_envelope(body, called, &mut problems),
+        (Ok(_), None) => None,
+        (Err(error), _) => {
             problems.push(format!("body is not JSON: {error}"));
             None
         }
     };
-    match heartbeat {
-        Some(heartbeat) if problems.is_empty() => Ok(heartbeat),
+    match call {
+        Some(call) if problems.is_empty() => Ok(call),
         _ => Err(problems),
     }
 }
@@ -125,9 +147,9 @@ fn check_headers(headers: &HeaderMap, problems: &mut Vec<String>) {
     }
 }
 
-/// Checks `{"method": .., "params": [{..}], "id": ..}`; the heartbeat when
-/// `params[0]` is one.
-fn check_envelope(body: &Value, problems: &mut Vec<String>) -> Option<HeartbeatRequest> {
+/// Checks `{"method": .., "params": [{..}], "id": ..}` for a call of
+/// `called` (the query's method); the call when `params[0]` is one.
+fn check_envelope(body: &Value, called: &str, problems: &mut Vec<String>) -> Option<Call> {
     let Some(body) = body.as_object() else {
         problems.push(format!("body is not a JSON object but {}", kind(body)));
         return None;
@@ -136,9 +158,9 @@ fn check_envelope(body: &Value, problems: &mut Vec<String>) -> Option<HeartbeatR
         problems.push("body has no \"id\"".to_owned());
     }
     match body.get("method") {
-        Some(Value::String(name)) if name == METHOD => {}
+        Some(Value::String(name)) if name == called => {}
         other => problems.push(format!(
-            "body \"method\" is {}, not \"{METHOD}\" as in the query",
+            "body \"method\" is {}, not \"{called}\" as in the query",
             shown(other)
         )),
     }
@@ -160,7 +182,34 @@ fn check_envelope(body: &Value, problems: &mut Vec<String>) -> Option<HeartbeatR
         problems.push(format!("params[0] is {}, not an object", kind(params)));
         return None;
     };
-    check_heartbeat(params, problems)
+    if called == GET_HOSTS {
+        check_get_hosts(params, problems).map(Call::GetHosts)
+    } else {
+        check_heartbeat(params, problems).map(Call::Heartbeat)
+    }
+}
+
+/// Checks the keyword arguments of the one `get_hosts` query a shard makes:
+/// its known ids, invalid hosts included (a master filters unknown keywords
+/// as Django lookups, so a misspelt one would return every host).
+fn check_get_hosts(
+    params: &Map<String, Value>,
+    problems: &mut Vec<String>,
+) -> Option<GetHostsRequest> {
+    check_keys("params[0]", params, &["id__in", "valid_only"], problems);
+    if params.get("valid_only") != Some(&Value::Bool(false)) {
+        problems.push(format!(
+            "get_hosts valid_only is {}, not false: hosts the master made invalid would look deleted",
+            shown(params.get("valid_only"))
+        ));
+    }
+    match serde_json::from_value::<GetHostsRequest>(Value::Object(params.clone())) {
+        Ok(request) => Some(request),
+        Err(error) => {
+            problems.push(format!("params[0] is not a get_hosts query: {error}"));
+            None
+        }
+    }
 }
 
 /// Checks the keyword arguments of `shard_heartbeat` and parses them.

@@ -3,6 +3,10 @@
 //! dialect (§2 and §3 of the protocol), and answers the well-formed ones from a
 //! [`Script`], in arrival order.
 //!
+//! Answers travel as the real master's do (§11): HTTP 200 with
+//! `Content-Type: text/html; charset=utf-8` and a session cookie, so a
+//! client that insisted on a JSON content type or on cookies would fail here.
+//!
 //! A request that breaks the dialect is recorded as a violation, answered
 //! with HTTP 400 and does not use up a step of the script; tests assert that
 //! [`ScriptedMaster::violations`] is empty. Connections are kept alive as
@@ -22,13 +26,13 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use shard_model::HeartbeatRequest;
+use shard_model::{GetHostsRequest, HeartbeatRequest};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use crate::dialect;
+use crate::dialect::{self, Call};
 use crate::script::{AfterEnd, Reply, Script};
 
 /// A request as the master received it.
@@ -101,6 +105,7 @@ struct State {
 struct Log {
     requests: Vec<Received>,
     heartbeats: Vec<HeartbeatRequest>,
+    get_hosts: Vec<GetHostsRequest>,
     violations: Vec<String>,
     /// Every step ever scripted; `next_step` is the first one not yet used.
     steps: Vec<Reply>,
@@ -137,6 +142,7 @@ impl ScriptedMaster {
             log: Mutex::new(Log {
                 requests: Vec::new(),
                 heartbeats: Vec::new(),
+                get_hosts: Vec::new(),
                 violations: Vec::new(),
                 steps: script.steps,
                 next_step: 0,
@@ -173,6 +179,12 @@ impl ScriptedMaster {
     /// answered from the script), in arrival order.
     pub fn heartbeats(&self) -> Vec<HeartbeatRequest> {
         self.state.log().heartbeats.clone()
+    }
+
+    /// `params[0]` of every well-formed `get_hosts` call received so far, in
+    /// arrival order. Each was answered from the script like a heartbeat.
+    pub fn get_hosts_calls(&self) -> Vec<GetHostsRequest> {
+        self.state.log().get_hosts.clone()
     }
 
     /// How each rejected request broke the dialect, one line per problem,
@@ -320,8 +332,12 @@ async fn answer(
         let mut log = state.log();
         let index = log.requests.len();
         let decision = match checked {
-            Ok(heartbeat) => {
+            Ok(Call::Heartbeat(heartbeat)) => {
                 log.heartbeats.push(heartbeat);
+                next_step(&mut log)
+            }
+            Ok(Call::GetHosts(query)) => {
+                log.get_hosts.push(query);
                 next_step(&mut log)
             }
             Err(problems) => {
@@ -380,16 +396,15 @@ fn next_step(log: &mut Log) -> Decision {
 
 /// The HTTP response of a reply; [`Reply::Hang`] never returns.
 async fn render(state: &State, reply: Reply, id: Value) -> Response<Full<Bytes>> {
-    let json = "application/json";
     match reply {
         Reply::Result(result) => {
             let envelope = json!({"result": result, "id": id, "error": null});
-            response(StatusCode::OK, json, envelope.to_string())
+            rpc_answer(envelope)
         }
         Reply::Response(heartbeat) => match serde_json::to_value(&heartbeat) {
             Ok(result) => {
                 let envelope = json!({"result": result, "id": id, "error": null});
-                response(StatusCode::OK, json, envelope.to_string())
+                rpc_answer(envelope)
             }
             Err(e) => script_error(
                 state,
@@ -401,7 +416,7 @@ async fn render(state: &State, reply: Reply, id: Value) -> Response<Full<Bytes>>
                 format!("Traceback (most recent call last):\n  ...\n{name}: {message}\n");
             let error = json!({"name": name, "message": message, "traceback": traceback});
             let envelope = json!({"result": null, "id": id, "error": error});
-            response(StatusCode::OK, json, envelope.to_string())
+            rpc_answer(envelope)
         }
         Reply::Status(code) => match StatusCode::from_u16(code) {
             Ok(status) => response(status, "text/plain", format!("{status}\n")),
@@ -430,6 +445,21 @@ fn script_error(state: &State, problem: String) -> Response<Full<Bytes>> {
         "text/plain",
         format!("scripted master: {problem}\n"),
     )
+}
+
+/// A JSON-RPC envelope as Django's AFE sends it: HTTP 200, labelled
+/// `text/html`, with a session cookie the client has no use for.
+fn rpc_answer(envelope: Value) -> Response<Full<Bytes>> {
+    let mut answer = response(
+        StatusCode::OK,
+        "text/html; charset=utf-8",
+        envelope.to_string(),
+    );
+    answer.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("sessionid=0123456789abcdef; HttpOnly; Path=/"),
+    );
+    answer
 }
 
 fn response(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {

@@ -18,6 +18,7 @@ use shard_tests::{Reply, Running, Script, ScriptedMaster, ShardClient};
 backend_tests!(
     metrics_show_every_name_with_its_value_after_a_success_and_a_failure,
     healthz_turns_503_once_heartbeats_have_failed_for_too_long,
+    hosts_forgotten_because_the_master_deleted_them_are_counted,
 );
 
 /// How long the client may take to start and send its first heartbeats.
@@ -139,6 +140,7 @@ async fn metrics_show_every_name_with_its_value_after_a_success_and_a_failure(db
         assert_eq!(value(&series), count, "{series}");
     }
     assert_eq!(value("shard_client_heartbeats_total"), 1.0);
+    assert_eq!(value("shard_client_hosts_forgotten_total"), 0.0);
     assert_eq!(value("shard_client_heartbeat_duration_seconds_count"), 2.0);
     let last_success = value("shard_client_last_success_timestamp_seconds");
     assert!(
@@ -186,6 +188,41 @@ async fn healthz_turns_503_once_heartbeats_have_failed_for_too_long(db: TestDb) 
         "{}",
         unhealthy.body
     );
+    running.terminate();
+    let output = running.wait(EXIT_TIMEOUT).await;
+    assert_eq!(output.code, Some(0), "{output}");
+    master.assert_no_violations();
+}
+
+async fn hosts_forgotten_because_the_master_deleted_them_are_counted(db: TestDb) {
+    migrate(&db).await;
+    fill(
+        &db,
+        &response(vec![host(2), host(3), host(4)], vec![], vec![]),
+    )
+    .await;
+    // The master refuses the heartbeat for a host it deleted, lists only
+    // host 3 when asked, and holds the next heartbeat while the test reads.
+    let master = ScriptedMaster::start(
+        Script::new([
+            Reply::error("DoesNotExist", "Host matching query does not exist."),
+            Reply::Result(json!([{"id": 3, "hostname": "host3"}])),
+        ])
+        .then_wait_for_push(),
+    )
+    .await;
+    let (running, metrics, _) = run_with_endpoint(args("run", &master, &db)).await;
+    master.wait_for_requests(3, START_TIMEOUT).await.unwrap();
+
+    let answer = scrape::get(&metrics, GET_TIMEOUT).await.unwrap();
+
+    let text = &answer.body;
+    assert_eq!(
+        sample(text, "shard_client_hosts_forgotten_total"),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(master.heartbeats()[1].known_host_ids, vec![3]);
     running.terminate();
     let output = running.wait(EXIT_TIMEOUT).await;
     assert_eq!(output.code, Some(0), "{output}");
