@@ -5,10 +5,15 @@
 //! did: select the candidates, update them *conditionally* (the update
 //! re-checks the label, the lease and the owner), then read back what was
 //! really assigned. A label removed from the shard between the first two
-//! steps, or a job taken by another shard meanwhile, is therefore never
-//! handed out.
+//! steps, or (in strict mode) a job taken by another shard meanwhile, is
+//! therefore never handed out.
+//!
+//! A host's current shard is never checked, in either mode, as in the
+//! original: when its board moves to another shard the host follows, and
+//! the old shard gets it in `incorrect_host_ids`. A job's current shard is
+//! checked only in strict mode (see [`job_candidates`]).
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, StatementBuilder};
@@ -18,7 +23,7 @@ use shard_store::entity::{
     afe_jobs as jobs, afe_jobs_dependency_labels as job_labels, afe_shards_labels as shard_labels,
 };
 
-use crate::Fault;
+use crate::{Fault, Mode};
 
 /// Labels of the shard: `SELECT label_id FROM afe_shards_labels WHERE shard_id = ?`.
 fn shard_label_ids(shard_id: i32) -> SelectStatement {
@@ -121,104 +126,170 @@ pub async fn incorrect_host_ids(
     Ok(out)
 }
 
-/// The job condition of §8 step 5, on `afe_jobs`: not another shard's;
-/// has an entry; no entry complete or active; and either a dependency
-/// label or an entry's meta host among the shard's labels, or an entry
-/// bound to a host (no meta host) that carries one of them.
-fn job_qualifies(shard_id: i32) -> Condition {
-    let job_id = Expr::col((jobs::Entity, jobs::Column::Id));
-    let entries = |extra: Condition| {
-        Query::select()
-            .column(hqes::Column::JobId)
-            .from(hqes::Entity)
-            .cond_where(extra)
-            .to_owned()
-    };
-    let by_dependency = Query::select()
+/// Entries of `afe_host_queue_entries` matching `extra`, by job.
+fn entries(extra: Condition) -> SelectStatement {
+    Query::select()
+        .column(hqes::Column::JobId)
+        .from(hqes::Entity)
+        .cond_where(extra)
+        .to_owned()
+}
+
+/// Jobs depending on one of the shard's labels.
+fn jobs_by_dependency(shard_id: i32) -> SelectStatement {
+    Query::select()
         .column(job_labels::Column::JobId)
         .from(job_labels::Entity)
         .and_where(Expr::col(job_labels::Column::LabelId).in_subquery(shard_label_ids(shard_id)))
-        .to_owned();
-    let by_meta_host = entries(
-        Condition::all()
-            .add(Expr::col(hqes::Column::MetaHost).in_subquery(shard_label_ids(shard_id))),
-    );
-    let by_host = entries(
-        Condition::all()
-            .add(Expr::col(hqes::Column::MetaHost).is_null())
-            .add(Expr::col(hqes::Column::HostId).in_subquery(hosts_with_shard_label(shard_id))),
-    );
+        .to_owned()
+}
+
+/// An entry that ties its job to the shard: a meta host among the shard's
+/// labels, or no meta host and a host carrying one of them.
+fn entry_matches(shard_id: i32) -> Condition {
+    Condition::any()
+        .add(Expr::col(hqes::Column::MetaHost).in_subquery(shard_label_ids(shard_id)))
+        .add(
+            Condition::all()
+                .add(Expr::col(hqes::Column::MetaHost).is_null())
+                .add(Expr::col(hqes::Column::HostId).in_subquery(hosts_with_shard_label(shard_id))),
+        )
+}
+
+/// The job condition of §8 step 5, on `afe_jobs`: has an entry; no entry
+/// complete or active; and either a dependency label among the shard's
+/// labels or an entry that matches the shard. The strict mode adds: not
+/// another shard's; upstream, as the original, never looks at the owner
+/// (a job whose board moved follows it to the new shard).
+fn job_qualifies(shard_id: i32, mode: Mode) -> Condition {
+    let job_id = Expr::col((jobs::Entity, jobs::Column::Id));
     let started = entries(
         Condition::any()
             .add(Expr::col(hqes::Column::Complete).eq(true))
             .add(Expr::col(hqes::Column::Active).eq(true)),
     );
-    Condition::all()
-        .add(
-            Condition::any()
-                .add(Expr::col((jobs::Entity, jobs::Column::ShardId)).is_null())
-                .add(Expr::col((jobs::Entity, jobs::Column::ShardId)).eq(shard_id)),
-        )
+    let mut condition = Condition::all()
         .add(job_id.clone().in_subquery(entries(Condition::all())))
         .add(job_id.clone().not_in_subquery(started))
         .add(
             Condition::any()
-                .add(job_id.clone().in_subquery(by_dependency))
-                .add(job_id.clone().in_subquery(by_meta_host))
-                .add(job_id.in_subquery(by_host)),
-        )
+                .add(job_id.clone().in_subquery(jobs_by_dependency(shard_id)))
+                .add(job_id.in_subquery(entries(entry_matches(shard_id)))),
+        );
+    if mode == Mode::Strict {
+        condition = condition.add(
+            Condition::any()
+                .add(Expr::col((jobs::Entity, jobs::Column::ShardId)).is_null())
+                .add(Expr::col((jobs::Entity, jobs::Column::ShardId)).eq(shard_id)),
+        );
+    }
+    condition
 }
 
-/// Step 5, select: qualifying jobs, minus the known ones, except known jobs
-/// with an aborted entry (resent so the shard learns of the abort). A
-/// hostless job (no host, no meta host, no dependency on a shard label)
-/// matches nothing and stays on the master.
+/// Step 5, select: qualifying jobs the shard does not know, plus known jobs
+/// resent because of an abort. A hostless job (no host, no meta host, no
+/// dependency on a shard label) matches nothing and stays on the master.
 ///
-/// The spec's "one of their entries is aborted" is kept, although the
-/// original's SQL resends a known job only when *every* entry is aborted:
-/// a partial abort must reach the shard too.
+/// Which known jobs are resent differs by mode:
+/// - upstream, as the original's SQL (`SQL_SHARD_JOBS` with its
+///   known-jobs clause, then `SQL_JOBS_TO_EXCLUDE`): a qualifying job with
+///   an aborted entry that itself ties the job to the shard. Once an entry
+///   is active or complete on the master the abort no longer reaches the
+///   shard.
+/// - strict: besides those, any known job of this shard with an aborted
+///   entry, started or not, so that an abort always reaches a shard still
+///   running the job.
 pub async fn job_candidates(
     db: &impl ConnectionTrait,
     shard_id: i32,
     known_job_ids: &[i32],
+    mode: Mode,
 ) -> Result<Vec<i32>, Fault> {
+    let b = db.get_database_backend();
     let stmt = Query::select()
         .column((jobs::Entity, jobs::Column::Id))
         .from(jobs::Entity)
-        .cond_where(job_qualifies(shard_id))
+        .cond_where(job_qualifies(shard_id, mode))
         .order_by((jobs::Entity, jobs::Column::Id), sea_orm::Order::Asc)
         .to_owned();
     let candidates = ids(db, &stmt).await?;
     let known: HashSet<i32> = known_job_ids.iter().copied().collect();
-    let known_candidates: Vec<i32> = candidates
-        .iter()
-        .copied()
-        .filter(|id| known.contains(id))
-        .collect();
-    let mut aborted = HashSet::new();
-    for chunk in chunk::by_params(db.get_database_backend(), 1, &known_candidates) {
-        let stmt = Query::select()
-            .distinct()
-            .column(hqes::Column::JobId)
-            .from(hqes::Entity)
-            .and_where(Expr::col(hqes::Column::JobId).is_in(chunk.iter().copied()))
-            .and_where(Expr::col(hqes::Column::Aborted).eq(true))
-            .to_owned();
-        aborted.extend(ids(db, &stmt).await?);
+    let mut resent: BTreeSet<i32> = BTreeSet::new();
+    match mode {
+        Mode::Upstream => {
+            let known_candidates: Vec<i32> = candidates
+                .iter()
+                .copied()
+                .filter(|id| known.contains(id))
+                .collect();
+            for chunk in chunk::by_params(b, 1, &known_candidates) {
+                let stmt = aborted_entries_of(chunk)
+                    .cond_where(
+                        Condition::any()
+                            .add(
+                                Expr::col(hqes::Column::JobId)
+                                    .in_subquery(jobs_by_dependency(shard_id)),
+                            )
+                            .add(entry_matches(shard_id)),
+                    )
+                    .to_owned();
+                resent.extend(ids(db, &stmt).await?);
+            }
+        }
+        Mode::Strict => {
+            let mut known_ids: Vec<i32> = known.iter().copied().collect();
+            known_ids.sort_unstable();
+            let mut aborted = Vec::new();
+            for chunk in chunk::by_params(b, 1, &known_ids) {
+                aborted.extend(ids(db, &aborted_entries_of(chunk)).await?);
+            }
+            let qualifying: HashSet<i32> = candidates.iter().copied().collect();
+            let mut owned = HashSet::new();
+            for chunk in chunk::by_params(b, 1, &aborted) {
+                let stmt = Query::select()
+                    .column(jobs::Column::Id)
+                    .from(jobs::Entity)
+                    .and_where(Expr::col(jobs::Column::Id).is_in(chunk.iter().copied()))
+                    .and_where(Expr::col(jobs::Column::ShardId).eq(shard_id))
+                    .to_owned();
+                owned.extend(ids(db, &stmt).await?);
+            }
+            resent.extend(
+                aborted
+                    .into_iter()
+                    .filter(|id| qualifying.contains(id) || owned.contains(id)),
+            );
+        }
     }
-    Ok(candidates
+    let mut out: BTreeSet<i32> = candidates
         .into_iter()
-        .filter(|id| !known.contains(id) || aborted.contains(id))
-        .collect())
+        .filter(|id| !known.contains(id))
+        .collect();
+    out.extend(resent);
+    Ok(out.into_iter().collect())
+}
+
+/// `SELECT DISTINCT job_id FROM afe_host_queue_entries WHERE job_id IN
+/// (jobs) AND aborted`, to be narrowed further by the caller.
+fn aborted_entries_of(jobs: &[i32]) -> SelectStatement {
+    Query::select()
+        .distinct()
+        .column(hqes::Column::JobId)
+        .from(hqes::Entity)
+        .and_where(Expr::col(hqes::Column::JobId).is_in(jobs.iter().copied()))
+        .and_where(Expr::col(hqes::Column::Aborted).eq(true))
+        .to_owned()
 }
 
 /// Step 5, update and read back: assigns the candidates that still qualify
-/// (in particular, that no other shard took meanwhile) and returns those now
-/// assigned to the shard.
+/// (in strict mode: that no other shard took meanwhile) and returns those
+/// now assigned to the shard. A known job resent for its abort is already
+/// the shard's and is returned as it is.
 pub async fn assign_jobs(
     db: &impl ConnectionTrait,
     shard_id: i32,
     candidates: &[i32],
+    mode: Mode,
 ) -> Result<Vec<i32>, Fault> {
     let b = db.get_database_backend();
     for chunk in chunk::by_params(b, 1, candidates) {
@@ -226,7 +297,7 @@ pub async fn assign_jobs(
             .table(jobs::Entity)
             .value(jobs::Column::ShardId, shard_id)
             .and_where(Expr::col((jobs::Entity, jobs::Column::Id)).is_in(chunk.iter().copied()))
-            .cond_where(job_qualifies(shard_id))
+            .cond_where(job_qualifies(shard_id, mode))
             .to_owned();
         db.execute(&stmt).await?;
     }

@@ -1,50 +1,93 @@
-//! `shard_heartbeat` on the master (§8), step by step, in one transaction.
+//! `shard_heartbeat` on the master (§8), step by step: in one transaction
+//! in strict mode, statement by statement (each saved as it goes, as the
+//! original's autocommit) in upstream mode.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
 use shard_model::{HeartbeatRequest, HeartbeatResponse};
-use shard_store::chunk;
-use shard_store::entity::{afe_hosts as hosts, afe_shards as shards};
+use shard_store::entity::afe_shards as shards;
 
-use crate::{Fault, assign, load, uploads};
+use crate::request::Heartbeat;
+use crate::{Call, Fault, Mode, assign, load, statuses, uploads};
 
-/// Answers one heartbeat: finds the shard, persists its uploads, syncs its
-/// host statuses, assigns hosts and jobs, and returns them with their
-/// dependencies and the suite keyvals of their parents.
+/// Answers one heartbeat by the strict rules: finds the shard, persists its
+/// uploads, syncs its host statuses, assigns hosts and jobs, and returns
+/// them with their dependencies and the suite keyvals of their parents.
 pub async fn shard_heartbeat(
     db: &DatabaseConnection,
     request: &HeartbeatRequest,
 ) -> Result<HeartbeatResponse, Fault> {
-    let txn = shard_store::begin_write(db).await?;
-    let shard_id = find_shard(&txn, &request.shard_hostname).await?;
-    uploads::persist(&txn, shard_id, &request.jobs, &request.hqes).await?;
-    sync_host_statuses(&txn, &request.known_host_ids, &request.known_host_statuses).await?;
+    heartbeat_with(db, &Heartbeat::from_request(request)?, &Call::strict()).await
+}
 
-    let candidates = assign::host_candidates(&txn, shard_id, &request.known_host_ids).await?;
-    let host_ids = assign::assign_hosts(&txn, shard_id, &candidates).await?;
-    let incorrect_host_ids =
-        assign::incorrect_host_ids(&txn, shard_id, &request.known_host_ids).await?;
-    let candidates = assign::job_candidates(&txn, shard_id, &request.known_job_ids).await?;
-    let job_ids = assign::assign_jobs(&txn, shard_id, &candidates).await?;
-
-    let hosts = load::hosts_with_dependencies(&txn, &host_ids).await?;
-    let jobs = load::jobs_with_dependencies(&txn, &job_ids).await?;
-    let parents: BTreeSet<i32> = jobs.iter().filter_map(|j| j.parent_job_id).collect();
-    let suite_keyvals = load::keyvals_of(&txn, &parents.into_iter().collect::<Vec<_>>()).await?;
-    txn.commit().await?;
+/// Answers one heartbeat in the mode of `call`. In upstream mode the jobs
+/// carry no `parent_job_id` (the suite keyvals are still those of their
+/// parents).
+pub async fn heartbeat_with(
+    db: &DatabaseConnection,
+    request: &Heartbeat,
+    call: &Call,
+) -> Result<HeartbeatResponse, Fault> {
+    let mut response = match call.mode {
+        Mode::Strict => {
+            let txn = shard_store::begin_write(db).await?;
+            let response = answer(&txn, request, call).await?;
+            txn.commit().await?;
+            response
+        }
+        Mode::Upstream => answer(db, request, call).await?,
+    };
+    if call.mode == Mode::Upstream {
+        // The real master does not serialize this foreign key.
+        for job in &mut response.jobs {
+            job.parent_job_id = None;
+        }
+    }
     tracing::info!(
         shard = %request.shard_hostname,
+        mode = ?call.mode,
         uploaded_jobs = request.jobs.len(),
-        hosts = hosts.len(),
-        jobs = jobs.len(),
-        incorrect_hosts = incorrect_host_ids.len(),
+        hosts = response.hosts.len(),
+        jobs = response.jobs.len(),
+        incorrect_hosts = response.incorrect_host_ids.len(),
         "heartbeat answered"
     );
+    Ok(response)
+}
+
+/// The steps of §8, on a transaction (strict) or the bare connection
+/// (upstream).
+async fn answer(
+    db: &impl ConnectionTrait,
+    request: &Heartbeat,
+    call: &Call,
+) -> Result<HeartbeatResponse, Fault> {
+    let shard_id = find_shard(db, &request.shard_hostname).await?;
+    uploads::persist(db, shard_id, &request.jobs, &request.hqes, call.mode).await?;
+    statuses::sync_host_statuses(
+        db,
+        &request.known_host_ids,
+        &request.known_host_statuses,
+        call,
+    )
+    .await?;
+
+    let candidates = assign::host_candidates(db, shard_id, &request.known_host_ids).await?;
+    let host_ids = assign::assign_hosts(db, shard_id, &candidates).await?;
+    let incorrect_host_ids =
+        assign::incorrect_host_ids(db, shard_id, &request.known_host_ids).await?;
+    let candidates =
+        assign::job_candidates(db, shard_id, &request.known_job_ids, call.mode).await?;
+    let job_ids = assign::assign_jobs(db, shard_id, &candidates, call.mode).await?;
+
+    let hosts = load::hosts_with_dependencies(db, &host_ids).await?;
+    let jobs = load::jobs_with_dependencies(db, &job_ids).await?;
+    let parents: BTreeSet<i32> = jobs.iter().filter_map(|j| j.parent_job_id).collect();
+    let suite_keyvals = load::keyvals_of(db, &parents.into_iter().collect::<Vec<_>>()).await?;
     Ok(HeartbeatResponse {
         hosts,
         jobs,
@@ -65,58 +108,4 @@ async fn find_shard(db: &impl ConnectionTrait, hostname: &str) -> Result<i32, Fa
         .one(db)
         .await?
         .ok_or_else(|| Fault::new("DoesNotExist", "Shard matching query does not exist."))
-}
-
-/// §8 step 3: the master takes the shard's word for its hosts' statuses.
-/// Ids the master does not have are skipped; lists of different lengths
-/// are refused.
-async fn sync_host_statuses(
-    db: &impl ConnectionTrait,
-    ids: &[i32],
-    statuses: &[Option<String>],
-) -> Result<(), Fault> {
-    if ids.len() != statuses.len() {
-        return Err(Fault::new(
-            "AssertionError",
-            format!(
-                "known_host_ids has {} entries but known_host_statuses has {}",
-                ids.len(),
-                statuses.len()
-            ),
-        ));
-    }
-    let reported: HashMap<i32, &Option<String>> = ids.iter().copied().zip(statuses).collect();
-    let mut changed: Vec<(i32, Option<String>)> = Vec::new();
-    for chunk in chunk::by_params(db.get_database_backend(), 1, ids) {
-        let current: Vec<(i32, Option<String>)> = hosts::Entity::find()
-            .select_only()
-            .columns([hosts::Column::Id, hosts::Column::Status])
-            .filter(hosts::Column::Id.is_in(chunk.iter().copied()))
-            .into_tuple()
-            .all(db)
-            .await?;
-        for (id, status) in current {
-            if let Some(&new) = reported.get(&id)
-                && *new != status
-            {
-                changed.push((id, new.clone()));
-            }
-        }
-    }
-    for chunk in chunk::by_params(db.get_database_backend(), 3, &changed) {
-        let Some((first_id, first)) = chunk.first() else {
-            continue;
-        };
-        let mut case = Expr::case(Expr::col(hosts::Column::Id).eq(*first_id), first.clone());
-        for (id, status) in &chunk[1..] {
-            case = case.case(Expr::col(hosts::Column::Id).eq(*id), status.clone());
-        }
-        let stmt = Query::update()
-            .table(hosts::Entity)
-            .value(hosts::Column::Status, case)
-            .and_where(Expr::col(hosts::Column::Id).is_in(chunk.iter().map(|(id, _)| *id)))
-            .to_owned();
-        db.execute(&stmt).await?;
-    }
-    Ok(())
 }

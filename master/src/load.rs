@@ -21,7 +21,7 @@ use shard_store::entity::{
 use crate::Fault;
 
 /// `SELECT * FROM E WHERE column IN (keys)`, chunked, ordered by `order`.
-async fn rows_in<E: EntityTrait>(
+pub(crate) async fn rows_in<E: EntityTrait>(
     db: &impl ConnectionTrait,
     column: E::Column,
     order: E::Column,

@@ -1,8 +1,9 @@
 //! `shard-master`: the reference master for tests and demos.
 //!
 //! `shard-master --database-url URL migrate` creates the AFE schema;
-//! `shard-master --database-url URL serve --listen ADDR [--rpc-path P]`
-//! serves `shard_heartbeat` until SIGINT/SIGTERM;
+//! `shard-master --database-url URL serve --listen ADDR [--rpc-path P]
+//! [--upstream]` serves `shard_heartbeat` and `get_hosts` until
+//! SIGINT/SIGTERM;
 //! `shard-master --database-url URL seed [--preset demo|bench] [--shards N] ...`
 //! creates a lab on an empty master database and prints what it wrote.
 
@@ -39,7 +40,7 @@ struct Cli {
 enum Command {
     /// Create or adopt the AFE schema, then exit.
     Migrate,
-    /// Serve shard_heartbeat until SIGINT or SIGTERM.
+    /// Serve shard_heartbeat and get_hosts until SIGINT or SIGTERM.
     Serve {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -52,6 +53,14 @@ enum Command {
         /// with that fault. Never set it for a real lab.
         #[arg(long, value_name = "FILE")]
         fault_file: Option<std::path::PathBuf>,
+        /// Behave as the real Autotest master does (spec §11) instead of by
+        /// the reference master's stricter rules: no transaction around a
+        /// heartbeat, `UnallowedRecordsSentToMain`, no `parent_job_id` in
+        /// jobs, jobs follow their board to another shard, aborts resent
+        /// only while no entry has started on the master, and ACL checks
+        /// (`AclAccessViolation`) for the AUTHORIZATION user.
+        #[arg(long)]
+        upstream: bool,
     },
     /// Create a lab (shards, boards, hosts, users, suite and child jobs) on
     /// an empty master database, then print what was written.
@@ -192,7 +201,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             rpc_path,
             fault_file,
+            upstream,
         } => {
+            let mode = if upstream {
+                shard_master::Mode::Upstream
+            } else {
+                shard_master::Mode::Strict
+            };
             if let Some(file) = &fault_file {
                 tracing::warn!(file = %file.display(), "fault injection is enabled (test only)");
             }
@@ -200,7 +215,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
             let bound = listener.local_addr().context("reading the bound address")?;
-            tracing::info!(url = %format!("http://{bound}{rpc_path}"), "shard-master serving");
+            tracing::info!(url = %format!("http://{bound}{rpc_path}"), ?mode, "shard-master serving");
             let shutdown = CancellationToken::new();
             let stop = shutdown.clone();
             let mut term =
@@ -213,11 +228,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 stop.cancel();
             });
-            shard_master::server::serve_with_faults(
+            let options = shard_master::server::ServeOptions {
+                rpc_path,
+                mode,
+                fault_file,
+            };
+            shard_master::server::serve_with(
                 listener,
                 store.connection().clone(),
-                rpc_path,
-                fault_file,
+                options,
                 shutdown,
             )
             .await;

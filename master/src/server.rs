@@ -1,36 +1,57 @@
 //! The master's HTTP side: the AFE JSON-RPC dialect of §2 on hyper. Every
 //! answer is HTTP 200 with `{"result", "id", "error"}`; a refusal is an
 //! `error` object with an exception-style `name`, as a Django master sends.
+//! As the real master (§11), answers are labelled `text/html;
+//! charset=utf-8` and set a Django session cookie, which a client must
+//! neither insist on nor need.
 
 use std::convert::Infallible;
+use std::hash::{BuildHasher, Hasher};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, SET_COOKIE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
-use shard_model::HeartbeatRequest;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Fault, shard_heartbeat};
+use crate::{Fault, Mode, rpc};
 
 /// The largest request body accepted (a shard uploads at most a few
 /// thousand jobs).
 const MAX_REQUEST_BYTES: usize = 256 << 20;
 
-/// Serves `shard_heartbeat` on `listener` at `rpc_path` until `shutdown`.
+/// How the master serves: where, by which rules, and the test-only fault
+/// switch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// The JSON-RPC path (the AFE's is `/afe/server/noauth/rpc/`).
+    pub rpc_path: String,
+    /// Strict (the default) or upstream rules.
+    pub mode: Mode,
+    /// TEST ONLY: see [`serve_with_faults`].
+    pub fault_file: Option<PathBuf>,
+}
+
+/// Serves the master's methods on `listener` at `rpc_path` until
+/// `shutdown`, by the strict rules.
 pub async fn serve(
     listener: TcpListener,
     db: DatabaseConnection,
     rpc_path: String,
     shutdown: CancellationToken,
 ) {
-    serve_with_faults(listener, db, rpc_path, None, shutdown).await;
+    let options = ServeOptions {
+        rpc_path,
+        ..ServeOptions::default()
+    };
+    serve_with(listener, db, options, shutdown).await;
 }
 
 /// [`serve`], with a fault switch for fault-injection tests (`cargo xtask
@@ -44,11 +65,23 @@ pub async fn serve_with_faults(
     fault_file: Option<PathBuf>,
     shutdown: CancellationToken,
 ) {
-    let state = Arc::new(State {
-        db,
+    let options = ServeOptions {
         rpc_path,
+        mode: Mode::Strict,
         fault_file,
-    });
+    };
+    serve_with(listener, db, options, shutdown).await;
+}
+
+/// Serves the master's methods (`shard_heartbeat`, `get_hosts`) on
+/// `listener` as `options` say, until `shutdown`.
+pub async fn serve_with(
+    listener: TcpListener,
+    db: DatabaseConnection,
+    options: ServeOptions,
+    shutdown: CancellationToken,
+) {
+    let state = Arc::new(State { db, options });
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -79,8 +112,7 @@ pub async fn serve_with_faults(
 /// What every connection shares.
 struct State {
     db: DatabaseConnection,
-    rpc_path: String,
-    fault_file: Option<PathBuf>,
+    options: ServeOptions,
 }
 
 /// A fault the master can be told to answer with (test-only).
@@ -109,19 +141,26 @@ impl FaultMode {
 
 /// The fault in force, read per call so a test can switch it at any time.
 async fn fault(state: &State) -> Option<FaultMode> {
-    let path = state.fault_file.as_ref()?;
+    let path = state.options.fault_file.as_ref()?;
     let text = tokio::fs::read_to_string(path).await.ok()?;
     FaultMode::parse(&text)
 }
 
 async fn handle(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> {
-    let rpc_path = state.rpc_path.as_str();
+    let rpc_path = state.options.rpc_path.as_str();
     if req.uri().path() != rpc_path {
         return plain(
             StatusCode::NOT_FOUND,
             format!("no RPC endpoint here; try {rpc_path}\n"),
         );
     }
+    // Header values that are not text name no user (the original would see
+    // none either and fall back to its debug user).
+    let login = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     if req.method() != Method::POST {
         return plain(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -169,7 +208,7 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> 
         }
         Some(FaultMode::MalformedRecord) | None => {}
     }
-    let mut outcome = dispatch(&call, &state.db).await;
+    let mut outcome = rpc::call(&state.db, &call, state.options.mode, login.as_deref()).await;
     if injected == Some(FaultMode::MalformedRecord)
         && let Ok(result) = &mut outcome
         && let Some(hosts) = result.get_mut("hosts").and_then(Value::as_array_mut)
@@ -179,41 +218,11 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> 
     envelope(id, outcome)
 }
 
-async fn dispatch(call: &Value, db: &DatabaseConnection) -> Result<Value, Fault> {
-    let method = call
-        .get("method")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if method != "shard_heartbeat" {
-        return Err(Fault::new(
-            "AttributeError",
-            format!("no such RPC method: {method:?}"),
-        ));
-    }
-    let kwargs = match call
-        .get("params")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-    {
-        Some([kwargs]) => kwargs,
-        _ => {
-            return Err(Fault::new(
-                "TypeError",
-                "params must be a list of one object of keyword arguments",
-            ));
-        }
-    };
-    let request: HeartbeatRequest = serde_json::from_value(kwargs.clone())
-        .map_err(|e| Fault::new("TypeError", format!("shard_heartbeat arguments: {e}")))?;
-    let response = shard_heartbeat(db, &request).await?;
-    serde_json::to_value(&response).map_err(|e| Fault::new("ValueError", e.to_string()))
-}
-
 fn envelope(id: Value, outcome: Result<Value, Fault>) -> Response<Full<Bytes>> {
     let body = match outcome {
         Ok(result) => json!({"result": result, "id": id, "error": null}),
         Err(fault) => {
-            tracing::info!(name = %fault.name, message = %fault.message, "heartbeat refused");
+            tracing::info!(name = %fault.name, reason = %fault.message, "call refused");
             json!({
                 "result": null,
                 "id": id,
@@ -226,11 +235,47 @@ fn envelope(id: Value, outcome: Result<Value, Fault>) -> Response<Full<Bytes>> {
         }
     };
     let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-    response.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
+    let headers = response.headers_mut();
+    // What Django's HttpResponse says of the JSON it carries.
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
     );
+    if let Ok(cookie) = HeaderValue::from_str(&session_cookie()) {
+        headers.insert(SET_COOKIE, cookie);
+    }
     response
+}
+
+/// How long Django keeps a session: two weeks (`SESSION_COOKIE_AGE`).
+const SESSION_SECONDS: i64 = 1_209_600;
+
+/// A fresh Django session cookie, as the real master sets on every answer.
+fn session_cookie() -> String {
+    let expires = chrono::Utc::now() + chrono::TimeDelta::seconds(SESSION_SECONDS);
+    format!(
+        "sessionid={}; expires={}; HttpOnly; Max-Age={SESSION_SECONDS}; Path=/",
+        session_id(),
+        expires.format("%a, %d-%b-%Y %H:%M:%S GMT"),
+    )
+}
+
+/// 32 random hex digits. The session means nothing to this master, so the
+/// standard library's randomly keyed hasher is random enough: no secret
+/// rests on it.
+fn session_id() -> String {
+    let state = std::collections::hash_map::RandomState::new();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut id = String::with_capacity(32);
+    for half in 0..2u8 {
+        let mut hasher = state.build_hasher();
+        hasher.write_u8(half);
+        hasher.write_u128(nanos);
+        id.push_str(&format!("{:016x}", hasher.finish()));
+    }
+    id
 }
 
 fn plain(status: StatusCode, text: String) -> Response<Full<Bytes>> {

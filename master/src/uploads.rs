@@ -1,246 +1,228 @@
-//! §8 step 2: persisting the jobs and entries a shard uploads.
+//! §8 step 2: persisting the jobs and entries a shard uploads, record by
+//! record in the original's order (`persist_records_sent_from_shard`).
 //!
-//! Every uploaded record must exist on the master (else the whole call is
-//! refused with `UnallowedRecordsSentToMaster`, before anything is written);
-//! a job assigned to another shard is skipped silently; an entry counts only
-//! if its job was accepted in the same call. Accepted records get every
-//! local field overwritten, as the original's `update_from_serialized`,
-//! which refuses (`ValueError`) an accepted record carrying a relation key
-//! (`meta_host`, `hostqueueentry_set`, ...). The checks run in the
-//! original's order: existence, then owner, then relations.
+//! Jobs first, then entries; for each record: it must exist on the master
+//! (else the call fails with `UnallowedRecordsSentToMaster`, `…ToMain` in
+//! upstream mode); a job assigned to another shard is skipped silently, and
+//! an entry whose job was not persisted in the same call too; a record
+//! carrying a relation key is refused (`ValueError`, as
+//! `update_from_serialized`); otherwise every key it carries overwrites its
+//! column (`fields`). A record may carry only some keys.
+//!
+//! The walk runs in memory on the rows read up front (one query per table
+//! and chunk), then the rows it changed are written (one statement per
+//! table and chunk). When a record fails, the records before it are written
+//! in upstream mode, as the original has saved them by then; the strict
+//! mode writes nothing (its transaction would roll them back anyway).
 
-use std::collections::{HashMap, HashSet};
+mod fields;
+mod write;
 
-use sea_orm::sea_query::{Expr, OnConflict, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Value};
-use shard_model::{Hqe, Job};
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use serde_json::{Map, Value};
 use shard_store::chunk;
-use shard_store::convert::storable;
 use shard_store::entity::{afe_host_queue_entries as hqes, afe_jobs as jobs};
 
-use crate::Fault;
+use crate::{Fault, Mode};
 
 /// What the upload changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Persisted {
-    /// Jobs whose fields were overwritten.
+    /// Jobs whose fields were overwritten, in upload order.
     pub jobs: Vec<i32>,
-    /// Entries whose fields were overwritten.
+    /// Entries whose fields were overwritten, in upload order.
     pub hqes: Vec<i32>,
 }
+
+/// The relations of a job (`Job.SERIALIZATION_LINKS_TO_FOLLOW`).
+const JOB_RELATIONS: [&str; 4] = [
+    "dependency_labels",
+    "hostqueueentry_set",
+    "jobkeyval_set",
+    "shard",
+];
+
+/// The relations of an entry (`HostQueueEntry.SERIALIZATION_LINKS_TO_FOLLOW`).
+const HQE_RELATIONS: [&str; 1] = ["meta_host"];
 
 /// Checks and writes the uploaded `jobs` and `hqes` of shard `shard_id`.
 pub async fn persist(
     db: &impl ConnectionTrait,
     shard_id: i32,
-    uploaded_jobs: &[Job],
-    uploaded_hqes: &[Hqe],
+    uploaded_jobs: &[Value],
+    uploaded_hqes: &[Value],
+    mode: Mode,
 ) -> Result<Persisted, Fault> {
-    let job_ids: Vec<i32> = uploaded_jobs.iter().map(|j| j.id).collect();
-    let owners: HashMap<i32, Option<i32>> =
-        select_pairs(db, jobs::Column::Id, jobs::Column::ShardId, &job_ids).await?;
-    if let Some(missing) = job_ids.iter().find(|id| !owners.contains_key(id)) {
-        return Err(unallowed(*missing, "Job"));
+    let mut persisted = Persisted::default();
+    let mut job_rows =
+        rows::<jobs::Entity>(db, jobs::Column::Id, ids_of(uploaded_jobs), |r| r.id).await?;
+    let mut failure = walk_jobs(&mut job_rows, uploaded_jobs, shard_id, mode, &mut persisted).err();
+    let mut hqe_rows = HashMap::new();
+    if failure.is_none() && !uploaded_hqes.is_empty() {
+        hqe_rows =
+            rows::<hqes::Entity>(db, hqes::Column::Id, ids_of(uploaded_hqes), |r| r.id).await?;
+        failure = walk_hqes(&mut hqe_rows, uploaded_hqes, mode, &mut persisted).err();
     }
-    let accepted: HashSet<i32> = job_ids
-        .iter()
-        .copied()
-        .filter(|id| {
-            owners
-                .get(id)
-                .is_some_and(|owner| owner.is_none_or(|o| o == shard_id))
-        })
-        .collect();
-
-    let hqe_ids: Vec<i32> = uploaded_hqes.iter().map(|q| q.id).collect();
-    let hqe_jobs: HashMap<i32, Option<i32>> =
-        select_pairs(db, hqes::Column::Id, hqes::Column::JobId, &hqe_ids).await?;
-    if let Some(missing) = hqe_ids.iter().find(|id| !hqe_jobs.contains_key(id)) {
-        return Err(unallowed(*missing, "HostQueueEntry"));
+    if let Some(fault) = failure.as_ref()
+        && mode.is_transactional()
+    {
+        return Err(fault.clone());
     }
-
-    let jobs_in: Vec<&Job> = uploaded_jobs
-        .iter()
-        .filter(|j| accepted.contains(&j.id))
-        .collect();
-    let hqes_in: Vec<&Hqe> = uploaded_hqes
-        .iter()
-        .filter(|q| {
-            hqe_jobs
-                .get(&q.id)
-                .copied()
-                .flatten()
-                .is_some_and(|job| accepted.contains(&job))
-        })
-        .collect();
-    if let Some(job) = jobs_in.iter().find(|j| has_relations(j)) {
-        return Err(foreign_objects("job", job.id));
+    let job_ids: BTreeSet<i32> = persisted.jobs.iter().copied().collect();
+    let changed_jobs: Vec<&jobs::Model> =
+        job_ids.iter().filter_map(|id| job_rows.get(id)).collect();
+    write::jobs(db, &changed_jobs).await?;
+    let hqe_ids: BTreeSet<i32> = persisted.hqes.iter().copied().collect();
+    let changed_hqes: Vec<&hqes::Model> =
+        hqe_ids.iter().filter_map(|id| hqe_rows.get(id)).collect();
+    write::hqes(db, &changed_hqes).await?;
+    match failure {
+        Some(fault) => Err(fault),
+        None => Ok(persisted),
     }
-    if let Some(hqe) = hqes_in.iter().find(|q| !q.meta_host.is_absent()) {
-        return Err(foreign_objects("host queue entry", hqe.id));
-    }
-    overwrite_jobs(db, &jobs_in).await?;
-    overwrite_hqes(db, &hqes_in).await?;
-    Ok(Persisted {
-        jobs: jobs_in.iter().map(|j| j.id).collect(),
-        hqes: hqes_in.iter().map(|q| q.id).collect(),
-    })
 }
 
-fn has_relations(job: &Job) -> bool {
-    job.dependency_labels.is_some()
-        || job.hostqueueentry_set.is_some()
-        || job.jobkeyval_set.is_some()
-        || !job.shard.is_absent()
+/// The jobs in order: exists, is not another shard's, has no relation key,
+/// has readable values.
+fn walk_jobs(
+    rows: &mut HashMap<i32, jobs::Model>,
+    records: &[Value],
+    shard_id: i32,
+    mode: Mode,
+    persisted: &mut Persisted,
+) -> Result<(), Fault> {
+    for (index, record) in records.iter().enumerate() {
+        let (id, map) = identify(record, "jobs", index)?;
+        let Some(row) = rows.get_mut(&id) else {
+            return Err(unallowed(mode, id, "Job"));
+        };
+        if let Some(owner) = row.shard_id
+            && owner != shard_id
+        {
+            tracing::debug!(
+                job = id,
+                owner,
+                shard_id,
+                "upload of another shard's job skipped"
+            );
+            continue;
+        }
+        let culprit = format!("job {id}");
+        refuse_relations(map, &JOB_RELATIONS, &culprit)?;
+        fields::overlay_job(row, map, &culprit)?;
+        persisted.jobs.push(id);
+    }
+    Ok(())
 }
 
-fn foreign_objects(kind: &str, id: i32) -> Fault {
-    Fault::new(
+/// The entries in order: exists, belongs to a job persisted in this call,
+/// has no relation key, has readable values.
+fn walk_hqes(
+    rows: &mut HashMap<i32, hqes::Model>,
+    records: &[Value],
+    mode: Mode,
+    persisted: &mut Persisted,
+) -> Result<(), Fault> {
+    let jobs_sent: HashSet<i32> = persisted.jobs.iter().copied().collect();
+    for (index, record) in records.iter().enumerate() {
+        let (id, map) = identify(record, "hqes", index)?;
+        let Some(row) = rows.get_mut(&id) else {
+            return Err(unallowed(mode, id, "HostQueueEntry"));
+        };
+        if !row.job_id.is_some_and(|job| jobs_sent.contains(&job)) {
+            tracing::debug!(hqe = id, job = ?row.job_id, "upload of an entry without its job skipped");
+            continue;
+        }
+        let culprit = format!("host queue entry {id}");
+        refuse_relations(map, &HQE_RELATIONS, &culprit)?;
+        fields::overlay_hqe(row, map, &culprit)?;
+        persisted.hqes.push(id);
+    }
+    Ok(())
+}
+
+/// The record at `list[index]` as an object with its id.
+fn identify<'a>(
+    record: &'a Value,
+    list: &str,
+    index: usize,
+) -> Result<(i32, &'a Map<String, Value>), Fault> {
+    let position = format!("{list}[{index}]");
+    let map = record.as_object().ok_or_else(|| {
+        Fault::new(
+            "TypeError",
+            format!("{position} is not a record (a JSON object): {record}"),
+        )
+    })?;
+    let id = fields::id(map, &position)?
+        .ok_or_else(|| Fault::new("KeyError", format!("{position} has no `id`")))?;
+    Ok((id, map))
+}
+
+/// The ids of the records that are objects with a readable id: the rows to
+/// read up front (a record without one fails in the walk).
+fn ids_of(records: &[Value]) -> Vec<i32> {
+    let ids: BTreeSet<i32> = records
+        .iter()
+        .filter_map(Value::as_object)
+        .filter_map(|map| fields::id(map, "").ok().flatten())
+        .collect();
+    ids.into_iter().collect()
+}
+
+fn refuse_relations(
+    record: &Map<String, Value>,
+    relations: &[&str],
+    culprit: &str,
+) -> Result<(), Fault> {
+    let carried: Vec<String> = relations
+        .iter()
+        .filter(|key| record.contains_key(**key))
+        .map(|key| format!("`{key}`"))
+        .collect();
+    if carried.is_empty() {
+        return Ok(());
+    }
+    Err(Fault::new(
         "ValueError",
-        format!("Serialized must not contain foreign objects: {kind} {id}"),
-    )
+        format!(
+            "Serialized must not contain foreign objects: {culprit} carries {}",
+            carried.join(", ")
+        ),
+    ))
 }
 
-fn unallowed(id: i32, kind: &str) -> Fault {
-    Fault::new(
-        "UnallowedRecordsSentToMaster",
-        format!("Object with pk {id} of type {kind} does not exist on master."),
-    )
+/// The refusal of a record the master does not have. Upstream names the
+/// type as Python prints a Django model class.
+fn unallowed(mode: Mode, id: i32, model: &str) -> Fault {
+    let message = match mode {
+        Mode::Strict => format!("Object with pk {id} of type {model} does not exist on master."),
+        Mode::Upstream => format!(
+            "Object with pk {id} of type <class 'autotest_lib.frontend.afe.models.{model}'> \
+             does not exist on main."
+        ),
+    };
+    Fault::new(mode.unallowed_records(), message)
 }
 
-/// `id → column` for the rows of `ids`.
-async fn select_pairs<C: ColumnTrait>(
+/// The rows of `ids`, by id.
+async fn rows<E: EntityTrait>(
     db: &impl ConnectionTrait,
-    id: C,
-    column: C,
-    ids: &[i32],
-) -> Result<HashMap<i32, Option<i32>>, Fault>
-where
-    <C as ColumnTrait>::EntityName: EntityTrait<Column = C>,
-{
-    let mut map = HashMap::new();
-    for chunk in chunk::by_params(db.get_database_backend(), 1, ids) {
-        let rows: Vec<(i32, Option<i32>)> = <C::EntityName as EntityTrait>::find()
-            .select_only()
-            .column(id)
-            .column(column)
+    id: E::Column,
+    ids: Vec<i32>,
+    key: impl Fn(&E::Model) -> i32,
+) -> Result<HashMap<i32, E::Model>, Fault> {
+    let mut out = HashMap::new();
+    for chunk in chunk::by_params(db.get_database_backend(), 1, &ids) {
+        for row in E::find()
             .filter(id.is_in(chunk.iter().copied()))
-            .into_tuple()
             .all(db)
-            .await?;
-        map.extend(rows);
-    }
-    Ok(map)
-}
-
-/// Overwrites the local fields of existing jobs: an upsert on the primary
-/// key, one statement per chunk.
-async fn overwrite_jobs(db: &impl ConnectionTrait, rows: &[&Job]) -> Result<(), Fault> {
-    use jobs::Column as J;
-    let b = db.get_database_backend();
-    let columns = [
-        J::Id,
-        J::Owner,
-        J::Name,
-        J::Priority,
-        J::ControlFile,
-        J::ControlType,
-        J::CreatedOn,
-        J::SynchCount,
-        J::Timeout,
-        J::TimeoutMins,
-        J::MaxRuntimeHrs,
-        J::MaxRuntimeMins,
-        J::TestRetry,
-        J::RunVerify,
-        J::RunReset,
-        J::ParseFailedRepair,
-        J::EmailList,
-        J::RebootBefore,
-        J::RebootAfter,
-        J::RequireSsp,
-    ];
-    for chunk in chunk::by_params(b, columns.len(), rows) {
-        let mut stmt = Query::insert();
-        stmt.into_table(jobs::Entity).columns(columns);
-        for j in chunk {
-            let values: Vec<Value> = vec![
-                j.id.into(),
-                j.owner.clone().into(),
-                j.name.clone().into(),
-                j.priority.into(),
-                j.control_file.clone().into(),
-                j.control_type.into(),
-                Value::ChronoDateTime(storable(b, j.created_on)),
-                j.synch_count.into(),
-                j.timeout.into(),
-                j.timeout_mins.into(),
-                j.max_runtime_hrs.into(),
-                j.max_runtime_mins.into(),
-                j.test_retry.into(),
-                j.run_verify.into(),
-                j.run_reset.into(),
-                j.parse_failed_repair.into(),
-                j.email_list.clone().into(),
-                j.reboot_before.into(),
-                j.reboot_after.into(),
-                j.require_ssp.into(),
-            ];
-            stmt.values(values.into_iter().map(Expr::from))
-                .map_err(|e| Fault::new("DatabaseError", e.to_string()))?;
+            .await?
+        {
+            out.insert(key(&row), row);
         }
-        stmt.on_conflict(
-            OnConflict::column(J::Id)
-                .update_columns(columns[1..].iter().copied())
-                .to_owned(),
-        );
-        db.execute(&stmt).await?;
     }
-    Ok(())
-}
-
-/// Overwrites the local fields of existing entries (not `job_id`: the
-/// upload does not carry it, the master keeps its own).
-async fn overwrite_hqes(db: &impl ConnectionTrait, rows: &[&Hqe]) -> Result<(), Fault> {
-    use hqes::Column as Q;
-    let b = db.get_database_backend();
-    let columns = [
-        Q::Id,
-        Q::Status,
-        Q::Active,
-        Q::Complete,
-        Q::Deleted,
-        Q::Aborted,
-        Q::ExecutionSubdir,
-        Q::StartedOn,
-        Q::FinishedOn,
-        Q::HostId,
-    ];
-    for chunk in chunk::by_params(b, columns.len(), rows) {
-        let mut stmt = Query::insert();
-        stmt.into_table(hqes::Entity).columns(columns);
-        for q in chunk {
-            let values: Vec<Value> = vec![
-                q.id.into(),
-                q.status.clone().into(),
-                q.active.into(),
-                q.complete.into(),
-                q.deleted.into(),
-                q.aborted.into(),
-                q.execution_subdir.clone().into(),
-                Value::ChronoDateTime(storable(b, q.started_on)),
-                Value::ChronoDateTime(storable(b, q.finished_on)),
-                q.host_id.into(),
-            ];
-            stmt.values(values.into_iter().map(Expr::from))
-                .map_err(|e| Fault::new("DatabaseError", e.to_string()))?;
-        }
-        stmt.on_conflict(
-            OnConflict::column(Q::Id)
-                .update_columns(columns[1..].iter().copied())
-                .to_owned(),
-        );
-        db.execute(&stmt).await?;
-    }
-    Ok(())
+    Ok(out)
 }

@@ -1,5 +1,6 @@
 //! `shard_heartbeat` as a whole (§8 steps 1, 3 and 6, and the response
-//! shape of §4/§5), on every backend.
+//! shape of §4/§5), on every backend, and where the two modes differ on
+//! the call as a whole (transaction, fields).
 
 // A panic is how a test fails; unwrapping here is the assertion.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -7,15 +8,20 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
-use shard_model::{HeartbeatRequest, HeartbeatResponse, Host, Job, ToOne};
+use serde_json::{Value, json};
+use shard_master::Mode;
+use shard_model::{HeartbeatRequest, HeartbeatResponse, Host, Hqe, Job, ToOne};
 use shard_store::testing::TestDb;
 
 shard_store::backend_tests!(
     unknown_shard_is_refused_as_does_not_exist,
     changed_host_statuses_are_written,
     a_null_status_is_written_as_null,
-    statuses_of_hosts_the_master_does_not_have_are_skipped,
+    unknown_known_host_id_fails_the_call_as_does_not_exist,
+    strict_failing_call_changes_nothing,
+    upstream_failing_call_keeps_what_it_saved_before_the_failure,
+    strict_jobs_carry_their_parent_job_id,
+    upstream_jobs_carry_no_parent_job_id_but_suite_keyvals_still_arrive,
     host_ids_and_statuses_of_different_lengths_are_refused,
     suite_keyvals_are_those_of_the_returned_jobs_parents,
     response_serializes_with_every_relation_and_parses_back,
@@ -77,7 +83,7 @@ async fn a_null_status_is_written_as_null(db: TestDb) {
     );
 }
 
-async fn statuses_of_hosts_the_master_does_not_have_are_skipped(db: TestDb) {
+async fn unknown_known_host_id_fails_the_call_as_does_not_exist(db: TestDb) {
     add_shard(&db, 1, &[1]).await;
     let mine = Host {
         shard: ToOne::Set(shard(1)),
@@ -85,16 +91,157 @@ async fn statuses_of_hosts_the_master_does_not_have_are_skipped(db: TestDb) {
     };
     seed(&db, vec![mine], vec![], vec![]).await;
     let request = HeartbeatRequest {
-        known_host_ids: vec![77, 1],
-        known_host_statuses: vec![Some("Running".to_owned()), Some("Repairing".to_owned())],
+        known_host_ids: vec![1, 77],
+        known_host_statuses: vec![Some("Ready".to_owned()), Some("Running".to_owned())],
         ..request(1)
     };
 
-    let response = heartbeat(&db, &request).await;
+    for mode in MODES {
+        let fault = heartbeat_in(&db, &request, mode).await.unwrap_err();
 
-    assert_eq!(host_row(&db, 1).await.status.as_deref(), Some("Repairing"));
-    assert_eq!(all_host_ids(&db).await, vec![1], "no host 77 was created");
-    assert_eq!(response.incorrect_host_ids, Vec::<i32>::new());
+        assert_eq!(
+            (fault.name.as_str(), fault.message.as_str()),
+            ("DoesNotExist", "Host matching query does not exist."),
+            "{mode:?}"
+        );
+        assert_eq!(
+            all_host_ids(&db).await,
+            vec![1],
+            "{mode:?}: no host 77 was created"
+        );
+    }
+}
+
+/// Shard 1 runs job 5 (entry 50) on host 1 and has host 2; host 3 would be
+/// assigned to it. Its heartbeat uploads job 5 renamed and reports hosts
+/// 1, 77 (which the master does not have) and 2, each with a new status.
+async fn failing_call_setup(db: &TestDb) -> HeartbeatRequest {
+    add_shard(db, 1, &[1]).await;
+    let mine = |id| Host {
+        shard: ToOne::Set(shard(1)),
+        ..host(id, &[1])
+    };
+    let running = Job {
+        shard: ToOne::Set(shard(1)),
+        ..job(
+            5,
+            vec![Hqe {
+                status: Some("Running".to_owned()),
+                active: Some(true),
+                ..hqe_on(50, 1)
+            }],
+        )
+    };
+    seed(
+        db,
+        vec![mine(1), mine(2), host(3, &[1])],
+        vec![running],
+        vec![],
+    )
+    .await;
+    let renamed = Job {
+        name: Some("renamed".to_owned()),
+        dependency_labels: None,
+        hostqueueentry_set: None,
+        jobkeyval_set: None,
+        shard: ToOne::Absent,
+        ..job(5, vec![])
+    };
+    HeartbeatRequest {
+        known_host_ids: vec![1, 77, 2],
+        known_host_statuses: vec![
+            Some("Running".to_owned()),
+            Some("Running".to_owned()),
+            Some("Repairing".to_owned()),
+        ],
+        jobs: vec![renamed],
+        ..request(1)
+    }
+}
+
+async fn strict_failing_call_changes_nothing(db: TestDb) {
+    let request = failing_call_setup(&db).await;
+
+    let fault = heartbeat_in(&db, &request, Mode::Strict).await.unwrap_err();
+
+    assert_eq!(fault.name, "DoesNotExist");
+    assert_eq!(job_row(&db, 5).await.name.as_deref(), Some("job5"));
+    assert_eq!(host_row(&db, 1).await.status.as_deref(), Some("Ready"));
+    assert_eq!(host_row(&db, 2).await.status.as_deref(), Some("Ready"));
+    assert_eq!(host_shard(&db, 3).await, None);
+}
+
+async fn upstream_failing_call_keeps_what_it_saved_before_the_failure(db: TestDb) {
+    let request = failing_call_setup(&db).await;
+
+    let fault = heartbeat_in(&db, &request, Mode::Upstream)
+        .await
+        .unwrap_err();
+
+    assert_eq!(fault.name, "DoesNotExist");
+    assert_eq!(job_row(&db, 5).await.name.as_deref(), Some("renamed"));
+    assert_eq!(host_row(&db, 1).await.status.as_deref(), Some("Running"));
+    assert_eq!(host_row(&db, 2).await.status.as_deref(), Some("Ready"));
+    assert_eq!(host_shard(&db, 3).await, None, "assignment comes later");
+}
+
+/// Job 5 of suite 1000 (keyval `suite=bvt`), for shard 1.
+async fn child_of_a_suite(db: &TestDb) {
+    add_shard(db, 1, &[1]).await;
+    let child = Job {
+        parent_job_id: Some(1000),
+        ..job(5, vec![hqe_meta(50, 1)])
+    };
+    seed(db, vec![], vec![child], vec![keyval(1000, "suite", "bvt")]).await;
+}
+
+async fn strict_jobs_carry_their_parent_job_id(db: TestDb) {
+    child_of_a_suite(&db).await;
+
+    let result = rpc(
+        &db,
+        Mode::Strict,
+        None,
+        "shard_heartbeat",
+        json!({"shard_hostname": "shard1"}),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(result["jobs"][0]["id"], 5);
+    assert_eq!(result["jobs"][0]["parent_job_id"], 1000);
+    assert_eq!(result["suite_keyvals"][0]["job_id"], 1000);
+}
+
+async fn upstream_jobs_carry_no_parent_job_id_but_suite_keyvals_still_arrive(db: TestDb) {
+    child_of_a_suite(&db).await;
+
+    let result = rpc(
+        &db,
+        Mode::Upstream,
+        Some("chromeos-test"),
+        "shard_heartbeat",
+        json!({"shard_hostname": "shard1"}),
+    )
+    .await
+    .unwrap();
+
+    let job = result["jobs"][0].as_object().unwrap();
+    assert_eq!(job["id"], 5);
+    assert!(!job.contains_key("parent_job_id"), "{job:?}");
+    let keyvals = result["suite_keyvals"].as_array().unwrap();
+    assert_eq!(keyvals.len(), 1, "{keyvals:?}");
+    assert_eq!(
+        (
+            &keyvals[0]["job_id"],
+            &keyvals[0]["key"],
+            &keyvals[0]["value"]
+        ),
+        (&json!(1000), &json!("suite"), &json!("bvt"))
+    );
+    let parsed = HeartbeatResponse::from_json(&serde_json::to_vec(&result).unwrap()).unwrap();
+    assert_eq!(parsed.rejected, vec![]);
+    assert_eq!(parsed.jobs[0].parent_job_id, None);
 }
 
 async fn host_ids_and_statuses_of_different_lengths_are_refused(db: TestDb) {

@@ -9,7 +9,7 @@ mod common;
 
 use common::*;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
-use shard_master::assign;
+use shard_master::{Mode, assign};
 use shard_model::{AclGroup, HeartbeatRequest, Host, HostAttribute, ToOne};
 use shard_store::entity::{afe_hosts, afe_shards_labels};
 use shard_store::testing::TestDb;
@@ -24,6 +24,8 @@ shard_store::backend_tests!(
     incorrect_host_ids_are_known_hosts_not_assigned_to_the_shard,
     label_removed_between_candidates_and_assignment_leaves_the_host_unassigned,
     host_leased_between_candidates_and_assignment_is_not_assigned,
+    strict_host_follows_its_board_to_another_shard_and_the_old_shard_is_told,
+    upstream_host_follows_its_board_to_another_shard_and_the_old_shard_is_told,
 );
 
 async fn two_shards(db: &TestDb) {
@@ -148,7 +150,7 @@ async fn incorrect_host_ids_are_known_hosts_not_assigned_to_the_shard(db: TestDb
         shard: ToOne::Set(shard(shard_id)),
         ..host(id, &[label])
     };
-    // 1 is shard 1's, 2 shard 2's, 3 nobody's; the master has no host 99.
+    // 1 is shard 1's, 2 shard 2's, 3 nobody's.
     seed(
         &db,
         vec![on(1, 1, 1), on(2, 2, 2), host(3, &[7])],
@@ -157,7 +159,7 @@ async fn incorrect_host_ids_are_known_hosts_not_assigned_to_the_shard(db: TestDb
     )
     .await;
 
-    let response = heartbeat(&db, &knowing(&[1, 2, 3, 99])).await;
+    let response = heartbeat(&db, &knowing(&[1, 2, 3])).await;
 
     assert_eq!(response.incorrect_host_ids, vec![2, 3]);
     assert_eq!(host_ids(&response), Vec::<i32>::new());
@@ -202,4 +204,33 @@ async fn host_leased_between_candidates_and_assignment_is_not_assigned(db: TestD
 
     assert_eq!(assigned, Vec::<i32>::new());
     assert_eq!(host_shard(&db, 1).await, None);
+}
+
+/// Host 1 is shard 1's when its board (label 1) moves to shard 2: in either
+/// mode, shard 2 gets it and shard 1, which still reports it, is told to
+/// remove it.
+async fn host_follows_its_board(db: TestDb, mode: Mode) {
+    two_shards(&db).await;
+    let mine = Host {
+        shard: ToOne::Set(shard(1)),
+        ..host(1, &[1])
+    };
+    seed(&db, vec![mine], vec![], vec![]).await;
+    move_label(&db, 1, 2).await;
+
+    let new_shard = heartbeat_in(&db, &request(2), mode).await.unwrap();
+    let old_shard = heartbeat_in(&db, &knowing(&[1]), mode).await.unwrap();
+
+    assert_eq!(host_ids(&new_shard), vec![1]);
+    assert_eq!(host_shard(&db, 1).await, Some(2));
+    assert_eq!(old_shard.incorrect_host_ids, vec![1]);
+    assert_eq!(host_ids(&old_shard), Vec::<i32>::new());
+}
+
+async fn strict_host_follows_its_board_to_another_shard_and_the_old_shard_is_told(db: TestDb) {
+    host_follows_its_board(db, Mode::Strict).await;
+}
+
+async fn upstream_host_follows_its_board_to_another_shard_and_the_old_shard_is_told(db: TestDb) {
+    host_follows_its_board(db, Mode::Upstream).await;
 }

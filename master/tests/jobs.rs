@@ -9,7 +9,7 @@ mod common;
 
 use common::*;
 use sea_orm::DbBackend;
-use shard_master::assign;
+use shard_master::{Mode, assign};
 use shard_model::{HeartbeatRequest, Hqe, Job, JobKeyval, ToOne};
 use shard_store::testing::TestDb;
 
@@ -31,6 +31,13 @@ shard_store::backend_tests!(
     job_matching_both_shards_goes_to_the_first_to_ask,
     job_matching_both_shards_goes_to_one_when_candidates_interleave,
     job_matching_both_shards_goes_to_one_across_concurrent_transactions,
+    strict_job_stays_with_its_shard_when_its_board_moves,
+    upstream_job_follows_its_board_to_another_shard,
+    upstream_known_job_with_an_aborted_entry_is_resent_while_nothing_started,
+    upstream_known_aborted_job_is_not_resent_once_an_entry_started,
+    strict_known_aborted_job_of_the_shard_is_resent_even_once_an_entry_started,
+    strict_known_aborted_job_of_another_shard_is_not_resent,
+    unknown_job_with_an_aborted_entry_and_a_started_one_is_not_handed_out,
 );
 
 /// Two shards and their hosts; `jobs` seeded after them.
@@ -314,11 +321,19 @@ async fn job_matching_both_shards_goes_to_one_when_candidates_interleave(db: Tes
     setup(&db, vec![both]).await;
     let conn = db.store.connection();
 
-    let for_one = assign::job_candidates(conn, 1, &[]).await.unwrap();
-    let for_two = assign::job_candidates(conn, 2, &[]).await.unwrap();
+    let for_one = assign::job_candidates(conn, 1, &[], Mode::Strict)
+        .await
+        .unwrap();
+    let for_two = assign::job_candidates(conn, 2, &[], Mode::Strict)
+        .await
+        .unwrap();
     assert_eq!((for_one.clone(), for_two.clone()), (vec![5], vec![5]));
-    let to_two = assign::assign_jobs(conn, 2, &for_two).await.unwrap();
-    let to_one = assign::assign_jobs(conn, 1, &for_one).await.unwrap();
+    let to_two = assign::assign_jobs(conn, 2, &for_two, Mode::Strict)
+        .await
+        .unwrap();
+    let to_one = assign::assign_jobs(conn, 1, &for_one, Mode::Strict)
+        .await
+        .unwrap();
 
     assert_eq!(to_two, vec![5]);
     assert_eq!(to_one, Vec::<i32>::new());
@@ -342,14 +357,22 @@ async fn job_matching_both_shards_goes_to_one_across_concurrent_transactions(db:
     // Both heartbeats select the job before either assigns it.
     let one = shard_store::begin_write(conn).await.unwrap();
     let two = shard_store::begin_write(conn).await.unwrap();
-    let for_one = assign::job_candidates(&one, 1, &[]).await.unwrap();
-    let for_two = assign::job_candidates(&two, 2, &[]).await.unwrap();
+    let for_one = assign::job_candidates(&one, 1, &[], Mode::Strict)
+        .await
+        .unwrap();
+    let for_two = assign::job_candidates(&two, 2, &[], Mode::Strict)
+        .await
+        .unwrap();
     assert_eq!((for_one.clone(), for_two.clone()), (vec![5], vec![5]));
-    let to_one = assign::assign_jobs(&one, 1, &for_one).await.unwrap();
+    let to_one = assign::assign_jobs(&one, 1, &for_one, Mode::Strict)
+        .await
+        .unwrap();
     // Shard 2's update waits for shard 1's lock on the row (or runs after
     // the commit): either way it must see the job taken.
     let second = tokio::spawn(async move {
-        let to_two = assign::assign_jobs(&two, 2, &for_two).await.unwrap();
+        let to_two = assign::assign_jobs(&two, 2, &for_two, Mode::Strict)
+            .await
+            .unwrap();
         two.commit().await.unwrap();
         to_two
     });
@@ -359,4 +382,146 @@ async fn job_matching_both_shards_goes_to_one_across_concurrent_transactions(db:
     assert_eq!(to_one, vec![5]);
     assert_eq!(to_two, Vec::<i32>::new());
     assert_eq!(job_shard(&db, 5).await, Some(1));
+}
+
+/// Job 5 (entry 50 queued on any host of label 1) is shard 1's; then label
+/// 1 moves to shard 2.
+async fn board_moved(db: &TestDb) {
+    setup(db, vec![mine(job(5, vec![hqe_meta(50, 1)]))]).await;
+    move_label(db, 1, 2).await;
+}
+
+async fn strict_job_stays_with_its_shard_when_its_board_moves(db: TestDb) {
+    board_moved(&db).await;
+
+    let new_shard = heartbeat_in(&db, &request(2), Mode::Strict).await.unwrap();
+
+    assert_eq!(job_ids(&new_shard), Vec::<i32>::new());
+    assert_eq!(job_shard(&db, 5).await, Some(1));
+}
+
+async fn upstream_job_follows_its_board_to_another_shard(db: TestDb) {
+    board_moved(&db).await;
+
+    let new_shard = heartbeat_in(&db, &request(2), Mode::Upstream)
+        .await
+        .unwrap();
+
+    assert_eq!(job_ids(&new_shard), vec![5]);
+    assert_eq!(job_shard(&db, 5).await, Some(2));
+}
+
+/// Shard 1's job 5: entry 50 aborted on the master while still queued,
+/// entry 51 as given.
+fn aborted_job(other: Hqe) -> Job {
+    let aborted = Hqe {
+        aborted: true,
+        ..hqe_meta(50, 1)
+    };
+    mine(job(5, vec![aborted, other]))
+}
+
+fn running(id: i32) -> Hqe {
+    Hqe {
+        status: Some("Running".to_owned()),
+        active: Some(true),
+        ..hqe_meta(id, 1)
+    }
+}
+
+fn completed(id: i32) -> Hqe {
+    Hqe {
+        status: Some("Completed".to_owned()),
+        complete: Some(true),
+        ..hqe_meta(id, 1)
+    }
+}
+
+async fn upstream_known_job_with_an_aborted_entry_is_resent_while_nothing_started(db: TestDb) {
+    setup(&db, vec![aborted_job(hqe_meta(51, 1))]).await;
+
+    let response = heartbeat_in(&db, &knowing(&[5]), Mode::Upstream)
+        .await
+        .unwrap();
+
+    assert_eq!(job_ids(&response), vec![5]);
+    let entries = response.jobs[0].hostqueueentry_set.as_ref().unwrap();
+    assert_eq!(
+        entries
+            .iter()
+            .map(|q| (q.id, q.aborted))
+            .collect::<Vec<_>>(),
+        vec![(50, true), (51, false)]
+    );
+}
+
+async fn upstream_known_aborted_job_is_not_resent_once_an_entry_started(db: TestDb) {
+    // Job 5 has an entry running, job 6 one complete, on the master.
+    let finished = Job {
+        id: 6,
+        hostqueueentry_set: Some(vec![
+            Hqe {
+                aborted: true,
+                ..hqe_meta(60, 1)
+            },
+            completed(61),
+        ]),
+        ..aborted_job(completed(61))
+    };
+    setup(&db, vec![aborted_job(running(51)), finished]).await;
+
+    let response = heartbeat_in(&db, &knowing(&[5, 6]), Mode::Upstream)
+        .await
+        .unwrap();
+
+    assert_eq!(job_ids(&response), Vec::<i32>::new());
+}
+
+async fn strict_known_aborted_job_of_the_shard_is_resent_even_once_an_entry_started(db: TestDb) {
+    setup(&db, vec![aborted_job(running(51))]).await;
+
+    let response = heartbeat_in(&db, &knowing(&[5]), Mode::Strict)
+        .await
+        .unwrap();
+
+    assert_eq!(job_ids(&response), vec![5]);
+    let entries = response.jobs[0].hostqueueentry_set.as_ref().unwrap();
+    assert_eq!(
+        entries
+            .iter()
+            .map(|q| (q.id, q.aborted))
+            .collect::<Vec<_>>(),
+        vec![(50, true), (51, false)]
+    );
+    assert_eq!(job_shard(&db, 5).await, Some(1));
+}
+
+async fn strict_known_aborted_job_of_another_shard_is_not_resent(db: TestDb) {
+    let theirs = Job {
+        shard: ToOne::Set(shard(2)),
+        ..aborted_job(running(51))
+    };
+    setup(&db, vec![theirs]).await;
+
+    let response = heartbeat_in(&db, &knowing(&[5]), Mode::Strict)
+        .await
+        .unwrap();
+
+    assert_eq!(job_ids(&response), Vec::<i32>::new());
+    assert_eq!(job_shard(&db, 5).await, Some(2));
+}
+
+async fn unknown_job_with_an_aborted_entry_and_a_started_one_is_not_handed_out(db: TestDb) {
+    let unassigned = Job {
+        shard: ToOne::Null,
+        ..aborted_job(running(51))
+    };
+    setup(&db, vec![unassigned]).await;
+
+    for mode in MODES {
+        let response = heartbeat_in(&db, &request(1), mode).await.unwrap();
+
+        assert_eq!(job_ids(&response), Vec::<i32>::new(), "{mode:?}");
+        assert_eq!(job_shard(&db, 5).await, None, "{mode:?}");
+    }
 }

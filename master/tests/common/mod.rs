@@ -9,8 +9,12 @@
 
 #![allow(dead_code)]
 
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, QueryOrder};
-use shard_master::Fault;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+};
+use serde_json::{Value, json};
+use shard_master::request::Heartbeat;
+use shard_master::{Call, Fault, Mode};
 use shard_model::{
     HeartbeatRequest, HeartbeatResponse, Host, HostAttribute, Hqe, Job, JobKeyval, ToOne,
 };
@@ -133,6 +137,24 @@ pub async fn add_shard(db: &TestDb, id: i32, labels: &[i32]) {
     }
 }
 
+/// Moves label `label_id` to shard `to` (a board handed to another shard).
+pub async fn move_label(db: &TestDb, label_id: i32, to: i32) {
+    let conn = db.store.connection();
+    afe_shards_labels::Entity::delete_many()
+        .filter(afe_shards_labels::Column::LabelId.eq(label_id))
+        .exec(conn)
+        .await
+        .unwrap();
+    afe_shards_labels::ActiveModel {
+        shard_id: Set(to),
+        label_id: Set(label_id),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await
+    .unwrap();
+}
+
 /// Fills the master database with hosts, jobs and (suite) keyvals; every
 /// record must land.
 pub async fn seed(db: &TestDb, hosts: Vec<Host>, jobs: Vec<Job>, keyvals: Vec<JobKeyval>) {
@@ -175,6 +197,57 @@ pub async fn refused(db: &TestDb, request: &HeartbeatRequest) -> Fault {
         Ok(response) => panic!("heartbeat answered instead of refused: {response:?}"),
         Err(fault) => fault,
     }
+}
+
+/// Both modes, for behaviours they share.
+pub const MODES: [Mode; 2] = [Mode::Strict, Mode::Upstream];
+
+/// A call by the strict rules, or an upstream call by `chromeos-test` (a
+/// user created on first use, without any access).
+pub async fn call_in(db: &TestDb, mode: Mode) -> Call {
+    match mode {
+        Mode::Strict => Call::strict(),
+        Mode::Upstream => Call::upstream(db.store.connection(), Some("chromeos-test"))
+            .await
+            .unwrap(),
+    }
+}
+
+/// Answers `request` in `mode` as a superuser would be answered (no ACL
+/// check), or returns the refusal.
+pub async fn heartbeat_in(
+    db: &TestDb,
+    request: &HeartbeatRequest,
+    mode: Mode,
+) -> Result<HeartbeatResponse, Fault> {
+    let call = Call { mode, user: None };
+    let heartbeat = Heartbeat::from_request(request).unwrap();
+    shard_master::heartbeat_with(db.store.connection(), &heartbeat, &call).await
+}
+
+/// Answers a heartbeat whose keyword arguments are the JSON `kwargs`, in
+/// `mode` as a superuser would be answered, or returns the refusal.
+pub async fn heartbeat_json(
+    db: &TestDb,
+    kwargs: Value,
+    mode: Mode,
+) -> Result<HeartbeatResponse, Fault> {
+    let call = Call { mode, user: None };
+    let heartbeat: Heartbeat = serde_json::from_value(kwargs).unwrap();
+    shard_master::heartbeat_with(db.store.connection(), &heartbeat, &call).await
+}
+
+/// Calls the JSON-RPC `method` with `kwargs` in `mode`, as `login`, and
+/// returns the `result` or the refusal.
+pub async fn rpc(
+    db: &TestDb,
+    mode: Mode,
+    login: Option<&str>,
+    method: &str,
+    kwargs: Value,
+) -> Result<Value, Fault> {
+    let call = json!({"method": method, "params": [kwargs], "id": "jsonrpc"});
+    shard_master::rpc::call(db.store.connection(), &call, mode, login).await
 }
 
 pub fn host_ids(response: &HeartbeatResponse) -> Vec<i32> {
