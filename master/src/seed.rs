@@ -78,7 +78,8 @@ pub struct LabSpec {
 
 impl Default for LabSpec {
     /// The demo's lab: 3 shards × 2 boards × 4 hosts (24 hosts), 2 suites
-    /// of 4 single-entry child jobs per board (60 jobs). Small enough that
+    /// of 4 two-entry child jobs per board (60 jobs, 108 entries: each
+    /// child job goes up once per finishing entry). Small enough that
     /// a few shard clients at a 0.5 s pause and the scheduler simulator
     /// finish it within seconds on 2 cores; every board keeps at least two
     /// hosts that are neither leased (7, 14, 21) nor locked (5, 10, 15, 20).
@@ -89,7 +90,7 @@ impl Default for LabSpec {
             hosts_per_board: 4,
             suites_per_board: 2,
             jobs_per_suite: 4,
-            hqes_per_job: 1,
+            hqes_per_job: 2,
             extra_labels_per_host: 2,
             acl_groups: 1,
             users_per_group: 3,

@@ -1,37 +1,56 @@
-//! A simulator of the shard's own scheduler, for end-to-end tests and the
-//! demo: on a shard database it does what the real scheduler does to the
-//! tables the shard client shares with it (§1).
+//! A simulator of the shard's own scheduler, for end-to-end tests, the demo
+//! and chaos: on a shard database it does what the real scheduler does to
+//! the tables the shard client shares with it (§1), statement by statement
+//! where the client can tell the difference.
 //!
-//! Each [`Scheduler::tick`] is one scheduling round in one short write
-//! transaction (`BEGIN IMMEDIATE` on SQLite, so it queues behind a
-//! heartbeat instead of failing half-way):
+//! Like the real scheduler it writes in autocommit: there is no round
+//! transaction, every write is its own statement, and the shard client may
+//! read the tables between any two of them. Each [`Scheduler::tick`] is one
+//! scheduling round:
 //!
-//! 1. aborted entries end `Aborted` and free the host they ran on;
-//! 2. running entries whose time is up end `Completed` or `Failed`
-//!    ([`SchedulerConfig::failure_ratio`]) and free their host;
+//! 1. entries left half-written by an earlier round (a complete status with
+//!    `complete = 0`) are finished again, keeping their status;
+//! 2. aborted entries end `Aborted`; running entries whose time is up end
+//!    `Completed` or `Failed` ([`SchedulerConfig::failure_ratio`]);
 //! 3. queued entries, oldest job first, start `Running` on a suitable
-//!    `Ready` host, which becomes `Running`;
-//! 4. jobs whose entries all became complete get `shard_id = NULL`, the
-//!    shard client's "upload me".
+//!    `Ready` host (one statement per entry), then the hosts busy with an
+//!    entry are set `Running` (one statement per chunk of hosts).
+//!
+//! Every entry that ends, in steps 1 and 2 and in [`finish_entry`], goes
+//! through the same sequence: its host `Ready` (when it held one), then the
+//! five statements of §1 in their order: `status`, `active`, `finished_on`
+//! (only if the entry started), the job's `shard_id = NULL` (only if it is
+//! not NULL already), and last `complete = 1`. So a job is released for
+//! upload once per finishing entry, not once when all its entries are done,
+//! and a reader can catch a job between "shard_id is NULL" and
+//! "complete = 1". Because every write of the sequence comes before
+//! `complete = 1`, a round cut anywhere leaves each entry either untouched
+//! (still in flight: it ends on a later tick) or half-written (step 1).
+//!
+//! A round that fails half-way (a statement fails: a lock timeout, a server
+//! gone away) keeps what it wrote, as the real one would, and returns the
+//! error; the next tick starts over from the database.
 //!
 //! `active` and `complete` are always derived from the status lists of §5
 //! ([`shard_model::status`]). Reads are one query per table (per chunk of
-//! ids), so a round costs a handful of statements plus one per started
-//! entry, whatever the size of the shard. Randomness comes from a seeded
+//! ids), whatever the size of the shard. Randomness comes from a seeded
 //! generator: the same seed on the same database gives the same run.
 //!
 //! Tests that need exact times instead of a simulated run use the direct
-//! edits [`complete_jobs`], [`set_host_status`] and [`set_job_shard`].
+//! edits [`finish_entry`] (one entry, exactly as a round ends it),
+//! [`complete_jobs`] (a fast bulk helper that does *not* follow §1's
+//! order), [`set_host_status`] and [`set_job_shard`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::RangeInclusive;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{NaiveDateTime, SubsecRound};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, UpdateMany,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, UpdateMany,
 };
 use shard_model::status::{
     HOST_STATUSES, HQE_ACTIVE_STATUSES, HQE_COMPLETE_STATUSES, HQE_STATUSES,
@@ -41,6 +60,7 @@ use shard_store::entity::{
     afe_host_queue_entries as hqes, afe_hosts as hosts, afe_hosts_labels as host_labels,
     afe_jobs as jobs, afe_jobs_dependency_labels as job_labels,
 };
+use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 /// Ids per `IN (...)` list: far below every backend's parameter limit.
@@ -107,6 +127,28 @@ impl Default for SchedulerConfig {
     }
 }
 
+/// How an entry ends: the complete statuses (§5) the simulator writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryEnd {
+    /// The test ran and passed.
+    Completed,
+    /// The test ran and failed.
+    Failed,
+    /// The entry was aborted, running or not.
+    Aborted,
+}
+
+impl EntryEnd {
+    /// The entry status this end writes.
+    pub fn status(self) -> &'static str {
+        match self {
+            EntryEnd::Completed => COMPLETED,
+            EntryEnd::Failed => FAILED,
+            EntryEnd::Aborted => ABORTED,
+        }
+    }
+}
+
 /// What one [`Scheduler::tick`] changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TickReport {
@@ -118,7 +160,12 @@ pub struct TickReport {
     pub failed: usize,
     /// Entries that ended `Aborted`.
     pub aborted: usize,
-    /// Jobs whose `shard_id` was set to NULL (handed to the uploader).
+    /// Entries found half-written (a complete status with `complete = 0`)
+    /// and finished again.
+    pub healed: usize,
+    /// Jobs whose `shard_id` went from a shard to NULL (handed to the
+    /// uploader): at most one per ending entry, none for an entry whose job
+    /// was NULL already.
     pub released_jobs: usize,
 }
 
@@ -146,19 +193,45 @@ struct Snapshot {
 #[derive(Default)]
 struct Round {
     report: TickReport,
-    aborted: Vec<i32>,
-    completed: Vec<i32>,
-    failed: Vec<i32>,
+    /// Half-written entries, finished again with the status they have.
+    healed: Vec<Ending>,
+    /// Entries that end in this round.
+    ending: Vec<Ending>,
     /// (entry, host and its hostname): entries to start.
     started: Vec<(i32, Option<(i32, String)>)>,
-    /// Hosts whose status changes, and to what.
-    host_status: BTreeMap<i32, &'static str>,
-    /// Jobs that had an entry end in this round.
-    touched_jobs: BTreeSet<i32>,
-    /// Jobs that still have an incomplete entry after this round.
-    busy_jobs: HashSet<i32>,
+    /// Hosts an ending entry frees.
+    freed: HashSet<i32>,
     /// In-flight entries after this round, and when each finishes.
     finishes_at: HashMap<i32, u64>,
+}
+
+/// One entry's end, decided before it is written (see [`write_ending`]).
+#[derive(Debug, Clone)]
+struct Ending {
+    entry_id: i32,
+    job_id: Option<i32>,
+    /// The host the entry holds, set `Ready` first; `None` when it holds
+    /// none (hostless, or never started).
+    host_id: Option<i32>,
+    /// A complete status (§5).
+    status: String,
+    /// The `finished_on` to write; `None` for an entry that never started,
+    /// whose `finished_on` §1 leaves alone.
+    finished_on: Option<NaiveDateTime>,
+}
+
+impl Ending {
+    /// `entry` ending with `status` at `now`. An entry half-written by an
+    /// earlier attempt keeps the `finished_on` it already has.
+    fn of(entry: &hqes::Model, status: &str, now: NaiveDateTime) -> Ending {
+        Ending {
+            entry_id: entry.id,
+            job_id: entry.job_id,
+            host_id: entry.host_id.filter(|_| in_flight(entry)),
+            status: status.to_owned(),
+            finished_on: entry.started_on.map(|_| entry.finished_on.unwrap_or(now)),
+        }
+    }
 }
 
 impl Scheduler {
@@ -175,26 +248,29 @@ impl Scheduler {
         }
     }
 
-    /// One scheduling round (see the module documentation) in one write
-    /// transaction. On error nothing of the round is kept, and the next
-    /// tick starts over from the database.
+    /// One scheduling round (see the module documentation), each write in
+    /// its own statement. On error, what was written stays written; entries
+    /// not yet ended stay due and end on the next tick, which also finishes
+    /// any entry the failure left half-written.
     pub async fn tick(&mut self) -> Result<TickReport, StoreError> {
         self.tick += 1;
-        let saved_rng = self.rng.clone();
-        let txn = shard_store::begin_write(&self.conn).await?;
-        match self.round(&txn).await {
-            Ok(round) => {
-                txn.commit()
-                    .await
-                    .map_err(database("committing a scheduling round"))?;
-                self.finishes_at = round.finishes_at;
-                Ok(round.report)
-            }
+        let now = now();
+        let snapshot = read_snapshot(&self.conn).await?;
+        let mut round = Round::default();
+        self.decide_endings(&snapshot, now, &mut round);
+        self.start_queued(&snapshot, &mut round).await?;
+        let previous = std::mem::replace(&mut self.finishes_at, round.finishes_at.clone());
+        match write_round(&self.conn, &snapshot, &round, now).await {
+            Ok(released_jobs) => Ok(TickReport {
+                released_jobs,
+                ..round.report
+            }),
             Err(e) => {
-                // The transaction may already be dead; dropping it rolls
-                // back too, so a failed rollback adds nothing to report.
-                let _ = txn.rollback().await;
-                self.rng = saved_rng;
+                // An entry whose end was not written is still in flight in
+                // the database: it keeps the tick it was due at.
+                for (entry, due) in previous {
+                    self.finishes_at.entry(entry).or_insert(due);
+                }
                 Err(e)
             }
         }
@@ -203,9 +279,29 @@ impl Scheduler {
     /// Ticks every `period` until `cancel` fires. A failed tick (the
     /// database locked by a heartbeat, a server gone away) is logged and
     /// the next one tries again.
-    pub async fn run(mut self, period: Duration, cancel: CancellationToken) {
+    pub async fn run(self, period: Duration, cancel: CancellationToken) {
+        self.run_gated(period, Arc::new(Mutex::new(())), cancel)
+            .await;
+    }
+
+    /// As [`Scheduler::run`], but every tick first takes `gate`: whoever
+    /// holds it pauses the simulator, e.g. to finish entries itself with
+    /// [`finish_entry`] without the simulator ending the same entries
+    /// concurrently. A tick under way ends before the gate can be taken.
+    pub async fn run_gated(
+        mut self,
+        period: Duration,
+        gate: Arc<Mutex<()>>,
+        cancel: CancellationToken,
+    ) {
         while !cancel.is_cancelled() {
-            match self.tick().await {
+            let outcome = {
+                let Some(_turn) = cancel.run_until_cancelled(gate.lock()).await else {
+                    break;
+                };
+                self.tick().await
+            };
+            match outcome {
                 Ok(report) if report != TickReport::default() => {
                     tracing::debug!(
                         tick = self.tick,
@@ -213,13 +309,14 @@ impl Scheduler {
                         finished = report.finished,
                         failed = report.failed,
                         aborted = report.aborted,
+                        healed = report.healed,
                         released_jobs = report.released_jobs,
                         "scheduler simulator round"
                     );
                 }
                 Ok(_) => {}
                 Err(error) => {
-                    tracing::warn!(tick = self.tick, %error, "scheduler simulator round failed; retrying next tick");
+                    tracing::warn!(tick = self.tick, %error, "scheduler simulator round failed half-way; the next tick finishes what it left");
                 }
             }
             if cancel
@@ -232,28 +329,20 @@ impl Scheduler {
         }
     }
 
-    /// Reads, decides and writes one round inside `txn`.
-    async fn round(&mut self, txn: &DatabaseTransaction) -> Result<Round, StoreError> {
-        let now = chrono::Local::now().naive_local().trunc_subsecs(0);
-        let snapshot = read_snapshot(txn).await?;
-        let mut round = Round::default();
-        self.end_aborted_and_finished(&snapshot, &mut round);
-        self.start_queued(txn, &snapshot, &mut round).await?;
-        write_entries(txn, &round, now).await?;
-        write_hosts(txn, &snapshot, &round).await?;
-        round.report.released_jobs = release_jobs(txn, &round).await?;
-        Ok(round)
-    }
-
-    /// Steps 1 and 2: aborted entries end `Aborted`; in-flight entries
-    /// whose time is up end `Completed` or `Failed`. Both free their host.
-    fn end_aborted_and_finished(&mut self, snapshot: &Snapshot, round: &mut Round) {
+    /// Steps 1 and 2: half-written entries are finished again; aborted
+    /// entries end `Aborted`; in-flight entries whose time is up end
+    /// `Completed` or `Failed`.
+    fn decide_endings(&mut self, snapshot: &Snapshot, now: NaiveDateTime, round: &mut Round) {
         for entry in &snapshot.entries {
-            let in_flight = entry.status.as_deref() != Some(QUEUED);
-            if entry.aborted {
-                round.aborted.push(entry.id);
+            if let Some(status) = complete_status(entry) {
+                round.healed.push(Ending::of(entry, status, now));
+                round.report.healed += 1;
+                continue;
+            }
+            let status = if entry.aborted {
                 round.report.aborted += 1;
-            } else if in_flight {
+                ABORTED
+            } else if in_flight(entry) {
                 let finish = match self.finishes_at.get(&entry.id) {
                     Some(&tick) => tick,
                     // Started by someone else (or before a restart).
@@ -261,31 +350,28 @@ impl Scheduler {
                 };
                 if finish > self.tick {
                     round.finishes_at.insert(entry.id, finish);
-                    round.busy_jobs.extend(entry.job_id);
                     continue;
                 }
                 round.report.finished += 1;
                 if self.rng.next_f64() < self.config.failure_ratio {
-                    round.failed.push(entry.id);
                     round.report.failed += 1;
+                    FAILED
                 } else {
-                    round.completed.push(entry.id);
+                    COMPLETED
                 }
             } else {
                 // Queued: decided in step 3.
                 continue;
-            }
-            round.touched_jobs.extend(entry.job_id);
-            if let (true, Some(host)) = (in_flight, entry.host_id) {
-                round.host_status.insert(host, HOST_READY);
-            }
+            };
+            let ending = Ending::of(entry, status, now);
+            round.freed.extend(ending.host_id);
+            round.ending.push(ending);
         }
     }
 
     /// Step 3: queued entries, oldest job first, start on a suitable host.
     async fn start_queued(
         &mut self,
-        txn: &DatabaseTransaction,
         snapshot: &Snapshot,
         round: &mut Round,
     ) -> Result<(), StoreError> {
@@ -306,11 +392,10 @@ impl Scheduler {
             .hosts
             .values()
             .filter(|h| {
-                let status = round
-                    .host_status
-                    .get(&h.id)
-                    .copied()
-                    .or(h.status.as_deref());
+                let status = match round.freed.contains(&h.id) {
+                    true => Some(HOST_READY),
+                    false => h.status.as_deref(),
+                };
                 status == Some(HOST_READY)
                     && h.locked != Some(true)
                     && h.invalid == Some(false)
@@ -329,8 +414,8 @@ impl Scheduler {
                 .collect();
             let free_ids: Vec<i32> = free.keys().copied().collect();
             (
-                read_host_labels(txn, &free_ids).await?,
-                read_job_labels(txn, &meta_jobs).await?,
+                read_host_labels(&self.conn, &free_ids).await?,
+                read_job_labels(&self.conn, &meta_jobs).await?,
             )
         } else {
             Default::default()
@@ -360,12 +445,9 @@ impl Scheduler {
                     continue;
                 }
             };
-            match host.and_then(|h| free.remove(&h)) {
-                Some(host) => {
-                    let hostname = host.hostname.clone().unwrap_or_default();
-                    self.start(entry, Some((host.id, hostname)), round);
-                }
-                None => round.busy_jobs.extend(entry.job_id),
+            if let Some(host) = host.and_then(|h| free.remove(&h)) {
+                let hostname = host.hostname.clone().unwrap_or_default();
+                self.start(entry, Some((host.id, hostname)), round);
             }
         }
         Ok(())
@@ -373,13 +455,9 @@ impl Scheduler {
 
     /// Starts `entry` on `host` in this round.
     fn start(&mut self, entry: &hqes::Model, host: Option<(i32, String)>, round: &mut Round) {
-        if let Some((id, _)) = &host {
-            round.host_status.insert(*id, HOST_RUNNING);
-        }
         round
             .finishes_at
             .insert(entry.id, self.tick + self.draw_run_ticks());
-        round.busy_jobs.extend(entry.job_id);
         round.started.push((entry.id, host));
         round.report.started += 1;
     }
@@ -388,6 +466,44 @@ impl Scheduler {
     fn draw_run_ticks(&mut self) -> u64 {
         u64::from(self.rng.in_range(&self.config.run_ticks).max(1))
     }
+}
+
+/// Ends entry `entry_id` with `end`, as the real scheduler does (§1): if
+/// the entry holds a host (it has one and is in flight: neither queued nor
+/// complete), that host becomes `Ready`; then, each its own statement and
+/// in this order, the entry's `status`, its `active` flag, its
+/// `finished_on` (only if it has a `started_on`; `now`, unless it has a
+/// `finished_on` already), its job's `shard_id = NULL` (only if not NULL
+/// already), and last its `complete` flag. Exactly what a
+/// [`Scheduler::tick`] writes for an entry that ends.
+///
+/// Returns whether this released the job, i.e. its `shard_id` went from a
+/// shard to NULL; `false` when it was NULL already (an upload of an earlier
+/// entry is pending, or in flight). An entry that does not exist is an
+/// error.
+pub async fn finish_entry(
+    conn: &impl ConnectionTrait,
+    entry_id: i32,
+    end: EntryEnd,
+    now: NaiveDateTime,
+) -> Result<bool, StoreError> {
+    const OPERATION: &str = "reading the entry to finish";
+    let entry = hqes::Entity::find_by_id(entry_id)
+        .one(conn)
+        .await
+        .map_err(database(OPERATION))?
+        .ok_or_else(|| StoreError::Database {
+            operation: OPERATION,
+            source: DbErr::RecordNotFound(format!("host queue entry {entry_id}")),
+        })?;
+    write_ending(conn, &Ending::of(&entry, end.status(), now)).await
+}
+
+/// The simulator's clock, as it writes `started_on` and `finished_on`:
+/// lab-local naive time (Autotest's), in whole seconds so that every
+/// backend stores it exactly. For callers of [`finish_entry`].
+pub fn now() -> NaiveDateTime {
+    chrono::Local::now().naive_local().trunc_subsecs(0)
 }
 
 /// True when no entry of this database is incomplete (`complete` 0 or
@@ -407,8 +523,10 @@ pub async fn all_done(conn: &impl ConnectionTrait) -> Result<bool, StoreError> {
 /// Finishes every entry of `job_ids` at once, as a scheduler that ran them
 /// between `started_on` and `finished_on` would: `Completed`, with the
 /// flags of §5, and the jobs' `shard_id` set to NULL ("upload me"). Hosts
-/// and execution subdirectories are left as they are. For tests that need
-/// exact times rather than a simulated run.
+/// and execution subdirectories are left as they are. A fast bulk helper
+/// for tests that need exact times rather than a simulated run: it writes
+/// the entries in one statement per chunk and the jobs after them, *not*
+/// in §1's order (use [`finish_entry`] for that).
 pub async fn complete_jobs(
     conn: &impl ConnectionTrait,
     job_ids: &[i32],
@@ -468,17 +586,31 @@ fn incomplete() -> Condition {
         .add(hqes::Column::Complete.is_null())
 }
 
+/// The status of an entry whose status is a complete one (§5).
+fn complete_status(entry: &hqes::Model) -> Option<&str> {
+    entry
+        .status
+        .as_deref()
+        .filter(|s| HQE_COMPLETE_STATUSES.contains(s))
+}
+
+/// Whether `entry` has started and not ended: its status is neither
+/// `Queued` nor complete. Only such an entry holds its host.
+fn in_flight(entry: &hqes::Model) -> bool {
+    entry.status.as_deref() != Some(QUEUED) && complete_status(entry).is_none()
+}
+
 /// The incomplete entries and every host.
-async fn read_snapshot(txn: &DatabaseTransaction) -> Result<Snapshot, StoreError> {
+async fn read_snapshot(conn: &impl ConnectionTrait) -> Result<Snapshot, StoreError> {
     let entries = hqes::Entity::find()
         .filter(incomplete())
         .order_by_asc(hqes::Column::JobId)
         .order_by_asc(hqes::Column::Id)
-        .all(txn)
+        .all(conn)
         .await
         .map_err(database("reading incomplete entries"))?;
     let hosts = hosts::Entity::find()
-        .all(txn)
+        .all(conn)
         .await
         .map_err(database("reading hosts"))?
         .into_iter()
@@ -489,7 +621,7 @@ async fn read_snapshot(txn: &DatabaseTransaction) -> Result<Snapshot, StoreError
 
 /// The labels of `host_ids`, by host.
 async fn read_host_labels(
-    txn: &DatabaseTransaction,
+    conn: &impl ConnectionTrait,
     host_ids: &[i32],
 ) -> Result<HashMap<i32, BTreeSet<i32>>, StoreError> {
     let mut labels: HashMap<i32, BTreeSet<i32>> = HashMap::new();
@@ -499,7 +631,7 @@ async fn read_host_labels(
             .columns([host_labels::Column::HostId, host_labels::Column::LabelId])
             .filter(host_labels::Column::HostId.is_in(chunk.iter().copied()))
             .into_tuple()
-            .all(txn)
+            .all(conn)
             .await
             .map_err(database("reading the labels of ready hosts"))?;
         for (host, label) in rows {
@@ -513,7 +645,7 @@ async fn read_host_labels(
 
 /// The dependency labels of `job_ids`, by job.
 async fn read_job_labels(
-    txn: &DatabaseTransaction,
+    conn: &impl ConnectionTrait,
     job_ids: &[i32],
 ) -> Result<HashMap<i32, BTreeSet<i32>>, StoreError> {
     let mut labels: HashMap<i32, BTreeSet<i32>> = HashMap::new();
@@ -523,7 +655,7 @@ async fn read_job_labels(
             .columns([job_labels::Column::JobId, job_labels::Column::LabelId])
             .filter(job_labels::Column::JobId.is_in(chunk.iter().copied()))
             .into_tuple()
-            .all(txn)
+            .all(conn)
             .await
             .map_err(database("reading the dependency labels of queued jobs"))?;
         for (job, label) in rows {
@@ -534,7 +666,8 @@ async fn read_job_labels(
 }
 
 /// Sets an entry's `status`, and `active` and `complete` as the lists of
-/// §5 say for that status.
+/// §5 say for that status, in one statement (starting an entry; the bulk
+/// [`complete_jobs`]).
 fn set_status(update: UpdateMany<hqes::Entity>, status: &'static str) -> UpdateMany<hqes::Entity> {
     update
         .col_expr(hqes::Column::Status, Expr::value(status))
@@ -548,25 +681,18 @@ fn set_status(update: UpdateMany<hqes::Entity>, status: &'static str) -> UpdateM
         )
 }
 
-/// Writes the entries that ended or started in this round.
-async fn write_entries(
-    txn: &DatabaseTransaction,
+/// Writes one round: the endings (half-written ones first), then the
+/// entries that start, then the hosts they run on. Returns how many jobs
+/// the endings released.
+async fn write_round(
+    conn: &impl ConnectionTrait,
+    snapshot: &Snapshot,
     round: &Round,
     now: NaiveDateTime,
-) -> Result<(), StoreError> {
-    for (status, ids) in [
-        (ABORTED, &round.aborted),
-        (COMPLETED, &round.completed),
-        (FAILED, &round.failed),
-    ] {
-        for chunk in ids.chunks(IDS_PER_STATEMENT) {
-            set_status(hqes::Entity::update_many(), status)
-                .col_expr(hqes::Column::FinishedOn, Expr::value(now))
-                .filter(hqes::Column::Id.is_in(chunk.iter().copied()))
-                .exec(txn)
-                .await
-                .map_err(database("ending entries"))?;
-        }
+) -> Result<usize, StoreError> {
+    let mut released = 0;
+    for ending in round.healed.iter().chain(&round.ending) {
+        released += usize::from(write_ending(conn, ending).await?);
     }
     for (id, host) in &round.started {
         let mut update = set_status(hqes::Entity::update_many(), RUNNING)
@@ -578,64 +704,113 @@ async fn write_entries(
         }
         update
             .filter(hqes::Column::Id.eq(*id))
-            .exec(txn)
+            .exec(conn)
             .await
             .map_err(database("starting an entry"))?;
     }
-    Ok(())
+    write_busy_hosts(conn, snapshot, round).await?;
+    Ok(released)
 }
 
-/// Writes the host statuses that changed in this round, one statement per
-/// status (and chunk).
-async fn write_hosts(
-    txn: &DatabaseTransaction,
+/// One entry's end: its host `Ready` first, then the five statements of
+/// §1, each on its own, `complete` last. Returns whether the job's
+/// `shard_id` went from a shard to NULL.
+async fn write_ending(conn: &impl ConnectionTrait, ending: &Ending) -> Result<bool, StoreError> {
+    // The host first, as the original does when it aborts an entry: every
+    // write then precedes `complete = 1`, so an ending cut short is either
+    // not started or half-written, and the next round finishes it.
+    if let Some(host) = ending.host_id {
+        hosts::Entity::update_many()
+            .col_expr(hosts::Column::Status, Expr::value(HOST_READY))
+            .filter(hosts::Column::Id.eq(host))
+            .exec(conn)
+            .await
+            .map_err(database("freeing the host of an ending entry"))?;
+    }
+    let status = ending.status.as_str();
+    let entry = || hqes::Entity::update_many().filter(hqes::Column::Id.eq(ending.entry_id));
+    entry()
+        .col_expr(hqes::Column::Status, Expr::value(status))
+        .exec(conn)
+        .await
+        .map_err(database("writing the status of an ending entry"))?;
+    entry()
+        .col_expr(
+            hqes::Column::Active,
+            Expr::value(HQE_ACTIVE_STATUSES.contains(&status)),
+        )
+        .exec(conn)
+        .await
+        .map_err(database("writing the active flag of an ending entry"))?;
+    if let Some(finished_on) = ending.finished_on {
+        entry()
+            .col_expr(hqes::Column::FinishedOn, Expr::value(finished_on))
+            .exec(conn)
+            .await
+            .map_err(database("writing the finished_on of an ending entry"))?;
+    }
+    let mut released = false;
+    if let Some(job) = ending.job_id {
+        // "Upload me", unless an earlier entry's upload is still pending:
+        // then the job is NULL already and stays so.
+        let result = jobs::Entity::update_many()
+            .col_expr(jobs::Column::ShardId, Expr::value(Option::<i32>::None))
+            .filter(jobs::Column::Id.eq(job))
+            .filter(jobs::Column::ShardId.is_not_null())
+            .exec(conn)
+            .await
+            .map_err(database("releasing the job of an ending entry"))?;
+        released = result.rows_affected > 0;
+    }
+    entry()
+        .col_expr(
+            hqes::Column::Complete,
+            Expr::value(HQE_COMPLETE_STATUSES.contains(&status)),
+        )
+        .exec(conn)
+        .await
+        .map_err(database("writing the complete flag of an ending entry"))?;
+    Ok(released)
+}
+
+/// Sets `Running` every host busy with an entry after this round (started
+/// in it or still in flight) whose status says otherwise, one statement
+/// per chunk. The hosts of entries that go on are included so that a round
+/// that failed between starting an entry and marking its host is made good.
+async fn write_busy_hosts(
+    conn: &impl ConnectionTrait,
     snapshot: &Snapshot,
     round: &Round,
 ) -> Result<(), StoreError> {
-    for status in [HOST_READY, HOST_RUNNING] {
-        let ids: Vec<i32> = round
-            .host_status
-            .iter()
-            .filter(|&(id, &s)| {
-                s == status
-                    && snapshot.hosts.get(id).and_then(|h| h.status.as_deref()) != Some(status)
-            })
-            .map(|(&id, _)| id)
-            .collect();
-        for chunk in ids.chunks(IDS_PER_STATEMENT) {
-            hosts::Entity::update_many()
-                .col_expr(hosts::Column::Status, Expr::value(status))
-                .filter(hosts::Column::Id.is_in(chunk.iter().copied()))
-                .exec(txn)
-                .await
-                .map_err(database("setting host statuses"))?;
-        }
+    let going_on = snapshot
+        .entries
+        .iter()
+        .filter(|e| round.finishes_at.contains_key(&e.id))
+        .filter_map(|e| e.host_id);
+    let started = round
+        .started
+        .iter()
+        .filter_map(|(_, host)| host.as_ref().map(|(id, _)| *id));
+    let busy: BTreeSet<i32> = going_on.chain(started).collect();
+    let ids: Vec<i32> = busy
+        .into_iter()
+        .filter(|id| {
+            let status = match round.freed.contains(id) {
+                true => Some(HOST_READY),
+                false => snapshot.hosts.get(id).and_then(|h| h.status.as_deref()),
+            };
+            status != Some(HOST_RUNNING)
+        })
+        .collect();
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        hosts::Entity::update_many()
+            .col_expr(hosts::Column::Status, Expr::value(HOST_RUNNING))
+            .filter(hosts::Column::Id.is_in(chunk.iter().copied()))
+            .exec(conn)
+            .await
+            .map_err(database("setting busy hosts running"))?;
     }
     Ok(())
-}
-
-/// Step 4: jobs whose last incomplete entries ended in this round get
-/// `shard_id = NULL`. Only those: a job the shard client has since marked
-/// uploaded is never released again. Returns how many were released.
-async fn release_jobs(txn: &DatabaseTransaction, round: &Round) -> Result<usize, StoreError> {
-    let done: Vec<i32> = round
-        .touched_jobs
-        .iter()
-        .copied()
-        .filter(|j| !round.busy_jobs.contains(j))
-        .collect();
-    let mut released = 0;
-    for chunk in done.chunks(IDS_PER_STATEMENT) {
-        let result = jobs::Entity::update_many()
-            .col_expr(jobs::Column::ShardId, Expr::value(Option::<i32>::None))
-            .filter(jobs::Column::Id.is_in(chunk.iter().copied()))
-            .filter(jobs::Column::ShardId.is_not_null())
-            .exec(txn)
-            .await
-            .map_err(database("releasing finished jobs"))?;
-        released += usize::try_from(result.rows_affected).unwrap_or(usize::MAX);
-    }
-    Ok(released)
 }
 
 /// Wraps a driver error with what the simulator was doing.

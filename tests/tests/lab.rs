@@ -1,18 +1,27 @@
 //! End to end: a reference master, two `shard-client` processes and a
 //! scheduler simulator per shard converge, on every backend, and leave every
-//! database consistent.
+//! database consistent, against the master's strict rules and against its
+//! imitation of the real master (`--upstream`, §11). The simulator writes
+//! like the real scheduler (§1), so jobs with two entries go up once per
+//! finishing entry; at the end every entry a shard finished is finished on
+//! the master with the same status.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeMap;
+
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use shard_master::Mode;
 use shard_master::seed::{LabSpec, seed};
+use shard_master::server::ServeOptions;
 use shard_store::entity::{
     afe_acl_groups_hosts as group_hosts, afe_host_queue_entries as hqes, afe_hosts as hosts,
     afe_hosts_labels as host_labels, afe_jobs as jobs, afe_jobs_dependency_labels as job_labels,
-    afe_labels as labels,
+    afe_labels as labels, afe_users as users,
 };
 use shard_store::testing::{Backend, TestDb};
 use shard_tests::ShardClient;
@@ -22,22 +31,41 @@ use tokio_util::sync::CancellationToken;
 /// How long the lab may take to converge on a loaded 2-core machine.
 const CONVERGE_WITHIN: Duration = Duration::from_secs(120);
 
+/// The clients' `rpc_user`: a superuser on the master, as a real lab's
+/// shard clients must be (§11: saving a host status checks its ACLs).
+const RPC_USER: &str = "shard-lab";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_lab_converges() {
-    converge(Backend::Sqlite).await;
+    converge(Backend::Sqlite, Mode::Strict).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mysql_lab_converges() {
-    converge(Backend::MySql).await;
+    converge(Backend::MySql, Mode::Strict).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_lab_converges() {
-    converge(Backend::Postgres).await;
+    converge(Backend::Postgres, Mode::Strict).await;
 }
 
-async fn converge(backend: Backend) {
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_lab_converges_against_an_upstream_master() {
+    converge(Backend::Sqlite, Mode::Upstream).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mysql_lab_converges_against_an_upstream_master() {
+    converge(Backend::MySql, Mode::Upstream).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_lab_converges_against_an_upstream_master() {
+    converge(Backend::Postgres, Mode::Upstream).await;
+}
+
+async fn converge(backend: Backend, mode: Mode) {
     let Some(master) = TestDb::migrated(backend).await else {
         return;
     };
@@ -51,13 +79,19 @@ async fn converge(backend: Backend) {
         ..LabSpec::default()
     };
     let seeded = seed(master.store.connection(), &spec).await.unwrap();
+    make_superuser(master.store.connection(), RPC_USER).await;
     let stop = CancellationToken::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(shard_master::server::serve(
+    let options = ServeOptions {
+        rpc_path: "/afe/server/noauth/rpc/".to_owned(),
+        mode,
+        fault_file: None,
+    };
+    tokio::spawn(shard_master::server::serve_with(
         listener,
         master.store.connection().clone(),
-        "/afe/server/noauth/rpc/".to_owned(),
+        options,
         stop.clone(),
     ));
 
@@ -73,6 +107,8 @@ async fn converge(backend: Backend) {
             &format!("shard{n}"),
             "--database-url",
             db.url(),
+            "--rpc-user",
+            RPC_USER,
             "--heartbeat-pause-sec",
             "0.2",
             "--rpc-timeout-min",
@@ -152,6 +188,43 @@ async fn converge(backend: Backend) {
         children.iter().all(|(_, owner)| owner.is_some()),
         "every child job was assigned"
     );
+    // No completion lost between a shard and the master (§1, §7 step 3).
+    let on_master = finished_entries(master_conn).await;
+    for shard in &shards {
+        for (id, status) in finished_entries(shard.store.connection()).await {
+            assert_eq!(
+                on_master.get(&id),
+                Some(&status),
+                "entry {id}, {status} on its shard, is not so on the master"
+            );
+        }
+    }
+}
+
+/// Creates `login` on the master as a superuser (access level 100).
+async fn make_superuser(conn: &impl ConnectionTrait, login: &str) {
+    shard_master::acl::user_by_login(conn, login).await.unwrap();
+    users::Entity::update_many()
+        .col_expr(
+            users::Column::AccessLevel,
+            Expr::value(shard_master::acl::SUPERUSER_ACCESS_LEVEL),
+        )
+        .filter(users::Column::Login.eq(login))
+        .exec(conn)
+        .await
+        .unwrap();
+}
+
+/// Every complete entry and its status.
+async fn finished_entries(conn: &impl ConnectionTrait) -> BTreeMap<i32, String> {
+    hqes::Entity::find()
+        .filter(hqes::Column::Complete.eq(true))
+        .all(conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|q| (q.id, q.status.unwrap_or_default()))
+        .collect()
 }
 
 async fn job_ids(db: &TestDb) -> HashSet<i32> {

@@ -1,13 +1,17 @@
 //! The scheduler simulator on every backend: what it takes, where it runs
-//! it, how entries end, and when a job is handed back for upload.
+//! it, how entries end (the statements of §1, in their order), and when a
+//! job is handed back for upload (once per finishing entry).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{NaiveDate, NaiveDateTime};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectOptions, ConnectionTrait, Database, EntityTrait, QueryFilter, QueryOrder,
+    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder,
 };
 use shard_model::status::{HQE_ACTIVE_STATUSES, HQE_COMPLETE_STATUSES};
 use shard_model::{HeartbeatResponse, Host, Hqe, Job, Label, Shard, ToOne};
@@ -16,7 +20,8 @@ use shard_store::entity::prelude::*;
 use shard_store::entity::{afe_host_queue_entries as hqes, afe_hosts as hosts};
 use shard_store::testing::{Backend, TestDb};
 use shard_tests::scheduler::{
-    Scheduler, SchedulerConfig, TickReport, all_done, set_host_status, set_job_shard,
+    EntryEnd, Scheduler, SchedulerConfig, TickReport, all_done, finish_entry, set_host_status,
+    set_job_shard,
 };
 
 shard_store::backend_tests!(
@@ -31,7 +36,14 @@ shard_store::backend_tests!(
     a_host_takes_one_entry_at_a_time_oldest_job_first,
     an_aborted_queued_entry_ends_aborted_without_running,
     an_aborted_running_entry_ends_aborted_and_frees_its_host,
-    a_job_is_released_only_when_all_its_entries_are_complete,
+    a_job_is_released_each_time_one_of_its_entries_ends,
+    two_entries_of_a_job_ending_in_one_round_release_it_once,
+    an_ending_entry_of_a_job_already_released_leaves_it_null_and_completes,
+    an_ending_entry_writes_its_host_then_the_five_statements_of_section_1_in_order,
+    a_round_ends_an_entry_with_the_same_statements_as_finish_entry,
+    an_entry_that_never_started_ends_without_finished_on_or_freeing_a_host,
+    finishing_an_entry_that_does_not_exist_is_an_error,
+    a_half_written_entry_is_finished_by_the_next_tick,
     a_released_job_marked_uploaded_is_not_released_again,
     a_new_scheduler_finishes_entries_it_did_not_start,
     all_done_is_true_exactly_when_nothing_is_incomplete,
@@ -104,6 +116,41 @@ fn meta_entry(id: i32, meta_host: i32) -> Hqe {
     entry(id, None, Some(meta_host))
 }
 
+/// When fixture entries started.
+fn started_at() -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(2014, 9, 23)
+        .unwrap()
+        .and_hms_opt(15, 56, 10)
+        .unwrap()
+}
+
+/// The `now` the tests give `finish_entry`.
+fn ended_at() -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(2014, 9, 23)
+        .unwrap()
+        .and_hms_opt(16, 0, 0)
+        .unwrap()
+}
+
+/// An entry running on host `host_id` since [`started_at`].
+fn running_entry(id: i32, host_id: i32) -> Hqe {
+    Hqe {
+        status: Some("Running".to_owned()),
+        active: Some(true),
+        execution_subdir: format!("host{host_id}"),
+        started_on: Some(started_at()),
+        ..entry(id, Some(host_id), None)
+    }
+}
+
+/// Host `id`, with label 1, busy with an entry.
+fn busy_host(id: i32) -> Host {
+    Host {
+        status: Some("Running".to_owned()),
+        ..host(id, &[1])
+    }
+}
+
 /// Job `id` of shard 1, depending on `deps`, with `entries`.
 fn job(id: i32, deps: &[i32], entries: Vec<Hqe>) -> Job {
     Job {
@@ -173,6 +220,7 @@ fn report(started: usize, finished: usize, failed: usize, aborted: usize) -> Tic
         finished,
         failed,
         aborted,
+        healed: 0,
         released_jobs: 0,
     }
 }
@@ -576,8 +624,8 @@ async fn an_aborted_queued_entry_ends_aborted_without_running(db: TestDb) {
         (e.status.as_deref(), e.active, e.complete, e.host_id),
         (Some("Aborted"), Some(false), Some(true), None)
     );
-    assert_eq!(e.started_on, None);
-    assert!(e.finished_on.is_some(), "finished_on is set");
+    // §1 writes finished_on only for an entry that started.
+    assert_eq!((e.started_on, e.finished_on), (None, None));
     assert_eq!(host_status(conn, 1).await.as_deref(), Some("Ready"));
 }
 
@@ -603,7 +651,7 @@ async fn an_aborted_running_entry_ends_aborted_and_frees_its_host(db: TestDb) {
     assert_eq!(host_status(conn, 1).await.as_deref(), Some("Ready"));
 }
 
-async fn a_job_is_released_only_when_all_its_entries_are_complete(db: TestDb) {
+async fn a_job_is_released_each_time_one_of_its_entries_ends(db: TestDb) {
     // One host, so the two entries run one after the other.
     fill(
         &db,
@@ -616,10 +664,226 @@ async fn a_job_is_released_only_when_all_its_entries_are_complete(db: TestDb) {
 
     assert_eq!(tick(&mut scheduler).await, report(1, 0, 0, 0));
     assert_eq!(job_shard(conn, 1).await, Some(1));
-    assert_eq!(tick(&mut scheduler).await, report(1, 1, 0, 0));
-    assert_eq!(job_shard(conn, 1).await, Some(1), "entry 11 is running");
+    assert_eq!(tick(&mut scheduler).await, released(report(1, 1, 0, 0), 1));
+    assert_eq!(job_shard(conn, 1).await, None, "released after entry 10");
+    assert_eq!(
+        entry_state(conn, 11).await,
+        state("Running", true, false, Some(1)),
+        "while entry 11 still runs"
+    );
+
+    // The shard client uploads the partial job and marks it; entry 11's
+    // end releases it again.
+    set_job_shard(conn, &[1], Some(1)).await.unwrap();
     assert_eq!(tick(&mut scheduler).await, released(report(0, 1, 0, 0), 1));
     assert_eq!(job_shard(conn, 1).await, None);
+}
+
+async fn two_entries_of_a_job_ending_in_one_round_release_it_once(db: TestDb) {
+    fill(
+        &db,
+        vec![host(1, &[1]), host(2, &[1])],
+        vec![job(1, &[], vec![meta_entry(10, 1), meta_entry(11, 1)])],
+    )
+    .await;
+    let mut scheduler = scheduler(&db, config(0.0, 1..=1));
+    let conn = db.store.connection();
+    assert_eq!(tick(&mut scheduler).await, report(2, 0, 0, 0));
+
+    // The first ending sets the job NULL; the second finds it NULL.
+    assert_eq!(tick(&mut scheduler).await, released(report(0, 2, 0, 0), 1));
+
+    assert_eq!(job_shard(conn, 1).await, None);
+    assert_eq!(
+        entry_state(conn, 11).await,
+        state("Completed", false, true, Some(2))
+    );
+}
+
+async fn an_ending_entry_of_a_job_already_released_leaves_it_null_and_completes(db: TestDb) {
+    fill(
+        &db,
+        vec![busy_host(1), busy_host(2)],
+        vec![job(
+            1,
+            &[],
+            vec![running_entry(10, 1), running_entry(11, 2)],
+        )],
+    )
+    .await;
+    let conn = db.store.connection();
+    assert!(
+        finish_entry(conn, 10, EntryEnd::Completed, ended_at())
+            .await
+            .unwrap(),
+        "entry 10 releases the job"
+    );
+    assert_eq!(job_shard(conn, 1).await, None);
+
+    let released = finish_entry(conn, 11, EntryEnd::Failed, ended_at())
+        .await
+        .unwrap();
+
+    assert!(!released, "the job was NULL already");
+    assert_eq!(job_shard(conn, 1).await, None);
+    let e = entry_row(conn, 11).await;
+    assert_eq!(
+        (e.status.as_deref(), e.active, e.complete, e.finished_on),
+        (Some("Failed"), Some(false), Some(true), Some(ended_at()))
+    );
+    assert_eq!(
+        host_statuses(conn).await,
+        statuses(&[(1, "Ready"), (2, "Ready")])
+    );
+}
+
+async fn an_ending_entry_writes_its_host_then_the_five_statements_of_section_1_in_order(
+    db: TestDb,
+) {
+    fill(
+        &db,
+        vec![busy_host(1)],
+        vec![job(1, &[], vec![running_entry(10, 1)])],
+    )
+    .await;
+    let (conn, log) = recording(&db).await;
+
+    finish_entry(&conn, 10, EntryEnd::Completed, ended_at())
+        .await
+        .unwrap();
+
+    assert_eq!(updates(&log), ending_statements());
+    let e = entry_row(&conn, 10).await;
+    assert_eq!(
+        (e.status.as_deref(), e.active, e.complete, e.finished_on),
+        (Some("Completed"), Some(false), Some(true), Some(ended_at()))
+    );
+    assert_eq!(job_shard(&conn, 1).await, None);
+    assert_eq!(host_status(&conn, 1).await.as_deref(), Some("Ready"));
+}
+
+async fn a_round_ends_an_entry_with_the_same_statements_as_finish_entry(db: TestDb) {
+    fill(
+        &db,
+        vec![busy_host(1)],
+        vec![job(1, &[], vec![running_entry(10, 1)])],
+    )
+    .await;
+    let (conn, log) = recording(&db).await;
+    // Run time 1: the entry it did not start ends in its second round.
+    let mut scheduler = Scheduler::new(conn.clone(), config(0.0, 1..=1));
+    assert_eq!(tick(&mut scheduler).await, report(0, 0, 0, 0));
+    assert_eq!(updates(&log), Vec::<String>::new(), "nothing to write");
+
+    assert_eq!(tick(&mut scheduler).await, released(report(0, 1, 0, 0), 1));
+
+    assert_eq!(updates(&log), ending_statements());
+}
+
+async fn an_entry_that_never_started_ends_without_finished_on_or_freeing_a_host(db: TestDb) {
+    // Bound to host 1, which is busy with another job's entry.
+    fill(
+        &db,
+        vec![busy_host(1)],
+        vec![
+            job(1, &[], vec![running_entry(10, 1)]),
+            job(2, &[], vec![entry(20, Some(1), None)]),
+        ],
+    )
+    .await;
+    let (conn, log) = recording(&db).await;
+
+    finish_entry(&conn, 20, EntryEnd::Aborted, ended_at())
+        .await
+        .unwrap();
+
+    assert_eq!(
+        updates(&log),
+        [
+            "update afe_host_queue_entries set status",
+            "update afe_host_queue_entries set active",
+            "update afe_jobs set shard_id",
+            "update afe_host_queue_entries set complete",
+        ]
+    );
+    let e = entry_row(&conn, 20).await;
+    assert_eq!(
+        (e.status.as_deref(), e.complete, e.finished_on),
+        (Some("Aborted"), Some(true), None)
+    );
+    assert_eq!(host_status(&conn, 1).await.as_deref(), Some("Running"));
+}
+
+async fn finishing_an_entry_that_does_not_exist_is_an_error(db: TestDb) {
+    let err = finish_entry(db.store.connection(), 99, EntryEnd::Completed, ended_at())
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(
+            err,
+            StoreError::Database {
+                operation: "reading the entry to finish",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("host queue entry 99"), "{err}");
+}
+
+async fn a_half_written_entry_is_finished_by_the_next_tick(db: TestDb) {
+    // Entry 10's ending was cut after its status and finished_on (its
+    // host freed, its job not released yet); entry 11's right after its
+    // status.
+    let cut_late = Hqe {
+        status: Some("Failed".to_owned()),
+        active: Some(false),
+        finished_on: Some(ended_at()),
+        ..running_entry(10, 1)
+    };
+    let cut_early = Hqe {
+        status: Some("Completed".to_owned()),
+        ..running_entry(20, 2)
+    };
+    fill(
+        &db,
+        vec![host(1, &[1]), host(2, &[1])],
+        vec![job(1, &[], vec![cut_late]), job(2, &[], vec![cut_early])],
+    )
+    .await;
+    let mut scheduler = scheduler(&db, config(0.0, 1..=1));
+    let conn = db.store.connection();
+
+    let healed = tick(&mut scheduler).await;
+
+    assert_eq!(
+        healed,
+        TickReport {
+            healed: 2,
+            released_jobs: 2,
+            ..TickReport::default()
+        },
+        "healed, not counted as finishing, nothing started on their hosts"
+    );
+    let e = entry_row(conn, 10).await;
+    assert_eq!(
+        (e.status.as_deref(), e.active, e.complete, e.finished_on),
+        (Some("Failed"), Some(false), Some(true), Some(ended_at())),
+        "entry 10 keeps its status and finished_on"
+    );
+    let e = entry_row(conn, 20).await;
+    assert_eq!(
+        (e.status.as_deref(), e.active, e.complete),
+        (Some("Completed"), Some(false), Some(true))
+    );
+    assert!(e.finished_on.is_some(), "finished_on is written");
+    assert_eq!(
+        (job_shard(conn, 1).await, job_shard(conn, 2).await),
+        (None, None)
+    );
+    assert!(all_done(conn).await.unwrap());
+    assert_eq!(tick(&mut scheduler).await, report(0, 0, 0, 0));
 }
 
 async fn a_released_job_marked_uploaded_is_not_released_again(db: TestDb) {
@@ -713,20 +977,125 @@ async fn a_tick_on_a_locked_sqlite_database_fails_and_the_next_one_runs() {
         .await
         .expect("the tick gives up instead of waiting forever");
 
+    // No round transaction: the reads go through (WAL), the first write
+    // waits for the lock and gives up; nothing was written.
     assert!(
         matches!(
             blocked,
             Err(StoreError::Database {
-                operation: "starting a write transaction",
+                operation: "starting an entry",
                 ..
             })
         ),
         "{blocked:?}"
     );
     heartbeat.rollback().await.unwrap();
+    assert_eq!(
+        entry_state(db.store.connection(), 10).await,
+        state("Queued", false, false, None)
+    );
     assert_eq!(tick(&mut scheduler).await, report(1, 0, 0, 0));
     assert_eq!(
         entry_state(db.store.connection(), 10).await,
         state("Running", true, false, Some(1))
     );
+}
+
+/// SQLite only (a trigger is the simplest way to make one statement fail):
+/// a round cut by a failed statement keeps what it wrote before it, and
+/// the next round finishes the entry it left half-written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_that_fails_half_way_keeps_its_writes_and_the_next_tick_heals() {
+    let db = TestDb::migrated(Backend::Sqlite).await.unwrap();
+    fill(
+        &db,
+        vec![host(1, &[1])],
+        vec![job(1, &[], vec![meta_entry(10, 1)])],
+    )
+    .await;
+    let conn = db.store.connection();
+    let mut scheduler = scheduler(&db, config(0.0, 1..=1));
+    assert_eq!(tick(&mut scheduler).await, report(1, 0, 0, 0));
+    conn.execute_unprepared(
+        "CREATE TRIGGER cut BEFORE UPDATE OF complete ON afe_host_queue_entries \
+         BEGIN SELECT RAISE(ABORT, 'cut'); END",
+    )
+    .await
+    .unwrap();
+
+    let cut = scheduler.tick().await;
+
+    assert!(
+        matches!(
+            cut,
+            Err(StoreError::Database {
+                operation: "writing the complete flag of an ending entry",
+                ..
+            })
+        ),
+        "{cut:?}"
+    );
+    assert_eq!(
+        entry_state(conn, 10).await,
+        state("Completed", false, false, Some(1)),
+        "half-written"
+    );
+    assert_eq!(job_shard(conn, 1).await, None, "released before the cut");
+    assert_eq!(host_status(conn, 1).await.as_deref(), Some("Ready"));
+
+    conn.execute_unprepared("DROP TRIGGER cut").await.unwrap();
+    assert_eq!(
+        tick(&mut scheduler).await,
+        TickReport {
+            healed: 1,
+            ..TickReport::default()
+        },
+        "healed; the job is NULL already"
+    );
+    assert_eq!(
+        entry_state(conn, 10).await,
+        state("Completed", false, true, Some(1))
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Statements.
+
+/// A connection of its own to `db` that records the SQL of every statement
+/// it runs, in order.
+async fn recording(db: &TestDb) -> (DatabaseConnection, Arc<Mutex<Vec<String>>>) {
+    let mut options = ConnectOptions::new(db.url());
+    options.sqlx_logging(false);
+    let mut conn = Database::connect(options).await.unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&log);
+    conn.set_metric_callback(move |info| {
+        sink.lock().unwrap().push(info.statement.sql.clone());
+    });
+    (conn, log)
+}
+
+/// The UPDATEs recorded so far (the log is emptied), each as
+/// `update <table> set <first column>`, the same in every dialect.
+fn updates(log: &Mutex<Vec<String>>) -> Vec<String> {
+    let sql = std::mem::take(&mut *log.lock().unwrap());
+    sql.iter()
+        .map(|s| s.replace(['"', '`'], "").to_lowercase())
+        .filter(|s| s.starts_with("update "))
+        .map(|s| s.split(" = ").next().unwrap().to_owned())
+        .collect()
+}
+
+/// What ending an entry that ran on a host writes: the host, then §1.
+fn ending_statements() -> Vec<String> {
+    [
+        "update afe_hosts set status",
+        "update afe_host_queue_entries set status",
+        "update afe_host_queue_entries set active",
+        "update afe_host_queue_entries set finished_on",
+        "update afe_jobs set shard_id",
+        "update afe_host_queue_entries set complete",
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }

@@ -13,7 +13,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use shard_model::{HeartbeatRequest, Hqe, Job};
 use shard_store::entity::{afe_host_queue_entries as hqes, afe_jobs as jobs};
 use shard_store::testing::TestDb;
-use shard_tests::scheduler::{complete_jobs, set_job_shard};
+use shard_tests::scheduler::{EntryEnd, complete_jobs, finish_entry, set_job_shard};
 use shard_tests::{Reply, Script, ScriptedMaster};
 
 backend_tests!(
@@ -195,26 +195,21 @@ async fn release(conn: &impl ConnectionTrait, job_id: i32) {
     conn.execute(&stmt).await.unwrap();
 }
 
-/// The first four statements of entry `id` of job 10 finishing `Completed`
-/// (§1): status, active, finished_on, the job's release. `complete = 1`,
-/// the last, is the caller's.
+/// The first statements of entry `id` of job 10 finishing `Completed`
+/// (§1): status, active, the job's release; `complete = 1`, the last, is
+/// the caller's. (The entry never started, so no `finished_on`.)
 async fn finish_all_but_complete(conn: &impl ConnectionTrait, id: i32) {
     write_entry(conn, id, hqes::Column::Status, "Completed").await;
     write_entry(conn, id, hqes::Column::Active, false).await;
-    write_entry(
-        conn,
-        id,
-        hqes::Column::FinishedOn,
-        at("2014-09-23T16:09:45"),
-    )
-    .await;
     release(conn, 10).await;
 }
 
-/// Entry `id` of job 10 finishing `Completed`, statement by statement (§1).
-async fn finish_entry(conn: &impl ConnectionTrait, id: i32) {
-    finish_all_but_complete(conn, id).await;
-    write_entry(conn, id, hqes::Column::Complete, true).await;
+/// Entry `id` finishing `Completed`, as the scheduler simulator ends an
+/// entry: statement by statement, in the order of §1.
+async fn end_entry(conn: &impl ConnectionTrait, id: i32) {
+    finish_entry(conn, id, EntryEnd::Completed, at("2014-09-23T16:09:45"))
+        .await
+        .unwrap();
 }
 
 /// (entry, status, complete) of an upload's entries.
@@ -238,7 +233,7 @@ async fn an_entry_that_finishes_while_its_job_is_uploaded_still_reaches_the_mast
     migrate(&db).await;
     fill(&db, &response(vec![], vec![two_entry_job()], vec![])).await;
     let conn = db.store.connection();
-    finish_entry(conn, 100).await;
+    end_entry(conn, 100).await;
     let master = ScriptedMaster::start(Script::default().then_wait_for_push()).await;
     let heartbeat = tokio::spawn(run_to_end(args("once", &master, &db)));
     let held = master.wait_for_requests(1, RUN_TIMEOUT).await.unwrap();
@@ -252,7 +247,7 @@ async fn an_entry_that_finishes_while_its_job_is_uploaded_still_reaches_the_mast
     );
 
     // While the master holds its answer, entry 101 finishes.
-    finish_entry(conn, 101).await;
+    end_entry(conn, 101).await;
     master.push(Reply::empty());
     let output = heartbeat.await.unwrap();
 
@@ -278,7 +273,7 @@ async fn a_job_caught_half_written_goes_up_only_once_its_entry_is_whole(db: Test
     migrate(&db).await;
     fill(&db, &response(vec![], vec![two_entry_job()], vec![])).await;
     let conn = db.store.connection();
-    finish_entry(conn, 100).await;
+    end_entry(conn, 100).await;
     finish_all_but_complete(conn, 101).await;
     let master = ScriptedMaster::start(Script::default()).await;
 

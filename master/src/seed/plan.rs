@@ -525,7 +525,7 @@ mod tests {
                 attributes: 48,
                 suite_jobs: 12,
                 child_jobs: 48,
-                hqes: 60,
+                hqes: 108,
                 keyvals: 180,
             }
         );
