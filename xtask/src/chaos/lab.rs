@@ -1,8 +1,10 @@
 //! The chaos lab's moving parts: the master process (with its fault
 //! switch), one proxy and one `shard-client` process per shard, and the
-//! scheduler simulators; each process can be killed and restarted.
+//! scheduler simulators, each behind a gate a fault can take to pause it;
+//! each process can be killed and restarted.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use std::net::SocketAddr;
@@ -33,6 +35,9 @@ pub struct ShardSlot {
     pub db_proxy: Option<DbProxy>,
     /// On MariaDB or PostgreSQL: the throw-away database, dropped at the end.
     scratch: Option<TestDb>,
+    /// Held, this pauses the shard's scheduler simulator (after the round
+    /// under way), so a fault can end entries itself.
+    pub scheduler_gate: Arc<tokio::sync::Mutex<()>>,
     /// Where the client serves its metrics.
     pub metrics_url: String,
     metrics_addr: String,
@@ -111,6 +116,7 @@ impl Lab {
                 url,
                 db_proxy,
                 scratch,
+                scheduler_gate: Arc::default(),
                 metrics_url: format!("http://127.0.0.1:{metrics_port}/metrics"),
                 metrics_addr: format!("127.0.0.1:{metrics_port}"),
                 client: None,
@@ -127,7 +133,11 @@ impl Lab {
                     ..SchedulerConfig::default()
                 },
             );
-            tokio::spawn(scheduler.run(Duration::from_millis(250), lab.stop.clone()));
+            tokio::spawn(scheduler.run_gated(
+                Duration::from_millis(250),
+                Arc::clone(&slot.scheduler_gate),
+                lab.stop.clone(),
+            ));
             lab.shards.push(slot);
         }
         Ok(lab)

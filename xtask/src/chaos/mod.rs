@@ -1,10 +1,12 @@
 //! `cargo xtask chaos`: the demo lab under injected faults, then the
 //! invariants that must hold whatever failed (nothing lost, nothing
-//! duplicated, no database half-written).
+//! duplicated, no database half-written, no entry's end lost on its way to
+//! the master).
 
 mod dbproxy;
 mod lab;
 pub mod proxy;
+mod race;
 mod run;
 
 pub use run::{Options, hold_sqlite_lock, run};

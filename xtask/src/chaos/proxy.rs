@@ -2,15 +2,18 @@
 //!
 //! `cargo xtask chaos` puts one [`Proxy`] in front of the master for each
 //! shard client and switches its [`Mode`] as the fault schedule says: added
-//! latency, connections reset, responses truncated mid-body, or hangs.
+//! latency, connections reset, responses truncated mid-body, hangs, answers
+//! dropped, or answers held until the fault releases them.
 //!
-//! The proxy relays bytes. The only HTTP it knows is where a response's
-//! headers end and what its `Content-Length` says, to cut the body in half.
+//! The proxy relays bytes. The only HTTP it knows is where a message's
+//! headers end and what its `Content-Length` says, to cut a response's body
+//! in half and to hand out a held request's body.
 //! The mode is read once per exchange, when the first bytes of a request
 //! arrive from the client, so a switch reaches keep-alive connections opened
 //! before it at their next request. This relies on the clients not
 //! pipelining: whatever the master sends after a request is its response.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -50,6 +53,12 @@ pub enum Mode {
     /// work (taken the upload, assigned jobs), the client never hears of
     /// it. The connection stays open like a hang.
     Swallow,
+    /// Relay the request, then keep the response back until
+    /// [`Proxy::release_held`]: the master has done the work (taken the
+    /// upload), the client is still waiting for its answer, and the fault
+    /// decides when it gets it. Meanwhile [`Proxy::held`] shows the
+    /// request.
+    Hold,
 }
 
 /// What a proxy has done since it started.
@@ -71,7 +80,36 @@ pub struct Stats {
     pub hangs: u64,
     /// Responses dropped by [`Mode::Swallow`].
     pub swallowed: u64,
+    /// Exchanges held by [`Mode::Hold`].
+    pub held: u64,
 }
+
+/// An exchange [`Mode::Hold`] is holding: its request went to the master,
+/// its response has not gone to the client.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeldExchange {
+    /// Exchanges are numbered in the order they started, from 0.
+    pub id: u64,
+    /// The request as received so far (headers and body), up to
+    /// [`MAX_RECORDED`] bytes.
+    pub request: Vec<u8>,
+    /// Whether the master's response has started to arrive (and is held).
+    pub answered: bool,
+}
+
+impl HeldExchange {
+    /// The request's body, once all of it (as its `Content-Length` says)
+    /// has arrived.
+    pub fn body(&self) -> Option<&[u8]> {
+        let end = header_end(&self.request)?;
+        let length = content_length(&self.request[..end]).unwrap_or(0);
+        self.request.get(end..end.checked_add(length)?)
+    }
+}
+
+/// How much of a held request [`HeldExchange::request`] keeps: a heartbeat
+/// request of the chaos lab is a few kilobytes.
+pub const MAX_RECORDED: usize = 4 * 1024 * 1024;
 
 /// A running proxy: a loopback listener relaying each connection to one upstream.
 pub struct Proxy {
@@ -94,6 +132,8 @@ impl Proxy {
             upstream,
             mode: watch::Sender::new(Mode::Pass),
             stats: Mutex::default(),
+            holds: Mutex::default(),
+            released: watch::Sender::new(0),
         });
         let stop = CancellationToken::new();
         let accept = tokio::spawn(accept(listener, Arc::clone(&shared), stop.clone()));
@@ -120,6 +160,19 @@ impl Proxy {
         *self.shared.stats()
     }
 
+    /// The exchanges held now, oldest first.
+    pub fn held(&self) -> Vec<HeldExchange> {
+        self.shared.holds().held.values().cloned().collect()
+    }
+
+    /// Lets every exchange held so far deliver its response (and the rest
+    /// of it as it arrives). Exchanges that start later are held again
+    /// while [`Mode::Hold`] is in force.
+    pub fn release_held(&self) {
+        let next = self.shared.holds().next_id;
+        self.shared.released.send_replace(next);
+    }
+
     /// Stops accepting, closes every connection (hanging ones too) and waits for every task to end.
     pub async fn shutdown(mut self) {
         self.stop.cancel();
@@ -141,6 +194,18 @@ struct Shared {
     upstream: SocketAddr,
     mode: watch::Sender<Mode>,
     stats: Mutex<Stats>,
+    holds: Mutex<Holds>,
+    /// Exchanges whose id is below this are released.
+    released: watch::Sender<u64>,
+}
+
+/// The exchanges [`Mode::Hold`] holds.
+#[derive(Debug, Default)]
+struct Holds {
+    /// The id of the next exchange to be held.
+    next_id: u64,
+    /// Held now, by id.
+    held: BTreeMap<u64, HeldExchange>,
 }
 
 impl Shared {
@@ -151,6 +216,68 @@ impl Shared {
     fn stats(&self) -> std::sync::MutexGuard<'_, Stats> {
         // The counters stay meaningful even if a relay panicked holding them.
         self.stats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn holds(&self) -> std::sync::MutexGuard<'_, Holds> {
+        self.holds.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts holding a new exchange; it is forgotten when the guard drops.
+    fn hold(&self) -> Hold<'_> {
+        self.stats().held += 1;
+        let mut holds = self.holds();
+        let id = holds.next_id;
+        holds.next_id += 1;
+        holds.held.insert(
+            id,
+            HeldExchange {
+                id,
+                ..HeldExchange::default()
+            },
+        );
+        Hold {
+            shared: self,
+            id,
+            response: Vec::new(),
+        }
+    }
+}
+
+/// One exchange being held by a relay: its id and the response kept back.
+struct Hold<'a> {
+    shared: &'a Shared,
+    id: u64,
+    response: Vec<u8>,
+}
+
+impl Hold<'_> {
+    /// Records request bytes relayed to the master.
+    fn request(&self, bytes: &[u8]) {
+        if let Some(held) = self.shared.holds().held.get_mut(&self.id) {
+            let room = MAX_RECORDED.saturating_sub(held.request.len());
+            held.request
+                .extend_from_slice(&bytes[..bytes.len().min(room)]);
+        }
+    }
+
+    /// Keeps response bytes back.
+    fn response(&mut self, bytes: &[u8]) {
+        self.response.extend_from_slice(bytes);
+        if let Some(held) = self.shared.holds().held.get_mut(&self.id) {
+            held.answered = true;
+        }
+    }
+
+    /// Whether [`Proxy::release_held`] released this exchange.
+    fn released(&self, released: &watch::Receiver<u64>) -> bool {
+        *released.borrow() > self.id
+    }
+}
+
+impl Drop for Hold<'_> {
+    /// Released, or the connection ended: no longer held.
+    fn drop(&mut self) {
+        self.shared.holds().held.remove(&self.id);
     }
 }
 
@@ -199,8 +326,30 @@ async fn relay(mut client: TcpStream, shared: &Shared) -> anyhow::Result<()> {
     let mut cut: Option<Cut> = None;
     // The response of this exchange is dropped, not relayed.
     let mut swallow = false;
+    // The exchange being held, if any, and whether the master has closed
+    // its side meanwhile (the response is complete then).
+    let mut hold: Option<Hold<'_>> = None;
+    let mut upstream_done = false;
+    let mut released = shared.released.subscribe();
     loop {
         tokio::select! {
+            changed = released.changed(), if hold.is_some() => {
+                if changed.is_err() {
+                    // The proxy is going away.
+                    return Ok(());
+                }
+                let Some(held) = hold.take_if(|h| h.released(&released)) else {
+                    continue;
+                };
+                client
+                    .write_all(&held.response)
+                    .await
+                    .context("relaying a held response")?;
+                shared.stats().bytes_to_client += held.response.len() as u64;
+                if upstream_done {
+                    return Ok(());
+                }
+            }
             read = client.read(&mut from_client) => {
                 let n = read.context("reading a request")?;
                 if n == 0 {
@@ -221,6 +370,7 @@ async fn relay(mut client: TcpStream, shared: &Shared) -> anyhow::Result<()> {
                         }
                         Mode::Truncate => cut = Some(Cut::default()),
                         Mode::Swallow => swallow = true,
+                        Mode::Hold => hold = Some(shared.hold()),
                         Mode::Hang => {
                             shared.stats().hangs += 1;
                             drop(upstream);
@@ -242,11 +392,24 @@ async fn relay(mut client: TcpStream, shared: &Shared) -> anyhow::Result<()> {
                     .await
                     .context("relaying a request")?;
                 shared.stats().bytes_to_upstream += n as u64;
+                if let Some(held) = &hold {
+                    held.request(&from_client[..n]);
+                }
             }
-            read = read_upstream(upstream.as_mut(), &mut from_upstream) => {
+            read = read_upstream(upstream.as_mut(), &mut from_upstream), if !upstream_done => {
                 let n = read.context("reading a response")?;
                 if n == 0 {
-                    return Ok(());
+                    if hold.is_none() {
+                        return Ok(());
+                    }
+                    // The response is complete; it goes out on release.
+                    upstream_done = true;
+                    continue;
+                }
+                if let Some(held) = hold.as_mut() {
+                    held.response(&from_upstream[..n]);
+                    exchange_starts = true;
+                    continue;
                 }
                 if swallow {
                     if !exchange_starts {
@@ -581,6 +744,83 @@ mod tests {
         );
         assert_eq!(stats.bytes_to_client, 0, "the client got nothing");
         assert_eq!(stats.swallowed, 1);
+    }
+
+    /// Waits until the proxy holds an answered exchange, and returns it.
+    async fn answered_hold(proxy: &Proxy) -> HeldExchange {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(held) = proxy.held().into_iter().find(|h| h.answered) {
+                return held;
+            }
+            assert!(Instant::now() < deadline, "no answered exchange held");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn hold_delivers_the_request_and_the_answer_only_once_released() {
+        let (proxy, mut client) = proxy_in(Mode::Hold).await;
+        let sent = request(r#"{"jobs":[7]}"#);
+
+        client.write_all(&sent).await.unwrap();
+        let held = answered_hold(&proxy).await;
+        assert_silent(&mut client).await;
+
+        assert_eq!((held.id, &held.request), (0, &sent));
+        assert_eq!(held.body(), Some(&br#"{"jobs":[7]}"#[..]));
+        proxy.release_held();
+        let mut received = vec![0; response(br#"{"jobs":[7]}"#).len()];
+        client.read_exact(&mut received).await.unwrap();
+        assert_eq!(received, response(br#"{"jobs":[7]}"#));
+        assert_eq!(proxy.held(), vec![], "no longer held");
+        assert_eq!(proxy.stats().held, 1);
+    }
+
+    #[tokio::test]
+    async fn hold_holds_again_an_exchange_that_starts_after_a_release() {
+        let (proxy, mut client) = proxy_in(Mode::Hold).await;
+        client.write_all(&request("{}")).await.unwrap();
+        answered_hold(&proxy).await;
+        proxy.release_held();
+        let mut first = vec![0; response(b"{}").len()];
+        client.read_exact(&mut first).await.unwrap();
+
+        client.write_all(&request("[]")).await.unwrap();
+        let second = answered_hold(&proxy).await;
+        assert_silent(&mut client).await;
+
+        assert_eq!((second.id, second.body()), (1, Some(&b"[]"[..])));
+        // Back to Pass: what is held stays held until released.
+        proxy.set_mode(Mode::Pass);
+        assert_silent(&mut client).await;
+        proxy.release_held();
+        assert_eq!(
+            {
+                let mut received = vec![0; response(b"[]").len()];
+                client.read_exact(&mut received).await.unwrap();
+                received
+            },
+            response(b"[]")
+        );
+        assert_eq!(exchange(&mut client, "{}").await, response(b"{}"));
+        assert_eq!(proxy.stats().held, 2);
+    }
+
+    #[test]
+    fn a_held_request_has_a_body_once_all_of_it_arrived() {
+        let whole = request("[1,2]");
+        let partial = HeldExchange {
+            request: whole[..whole.len() - 1].to_vec(),
+            ..HeldExchange::default()
+        };
+        let complete = HeldExchange {
+            request: whole,
+            ..HeldExchange::default()
+        };
+
+        assert_eq!(partial.body(), None);
+        assert_eq!(complete.body(), Some(&b"[1,2]"[..]));
     }
 
     #[tokio::test]

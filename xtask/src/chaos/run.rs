@@ -9,15 +9,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement};
 use shard_master::rng::SplitMix64;
 use shard_master::seed::{LabSpec, seed};
 use shard_store::Store;
+use shard_store::entity::afe_host_queue_entries as hqes;
 use shard_store::testing::Backend;
 use tokio_util::sync::CancellationToken;
 
 use super::lab::Lab;
 use super::proxy::Mode;
+use super::race;
 
 /// The options of `cargo xtask chaos`.
 #[derive(Debug, Clone, clap::Args)]
@@ -88,9 +90,13 @@ pub enum Fault {
     /// The shard database is unavailable: a SQLite file locked by another
     /// process, a server behind a relay that cuts and refuses connections.
     DatabaseDown,
+    /// An entry of a job ends and the client uploads the job; while the
+    /// master's answer is held, a second entry of the job ends (the
+    /// scheduler finds the job released already). See `race`.
+    UploadRace,
 }
 
-const ALL_FAULTS: [Fault; 11] = [
+const ALL_FAULTS: [Fault; 12] = [
     Fault::KillClient,
     Fault::KillClientUnmarked,
     Fault::KillMaster,
@@ -102,6 +108,7 @@ const ALL_FAULTS: [Fault; 11] = [
     Fault::MasterGarbage,
     Fault::MasterMalformedRecord,
     Fault::DatabaseDown,
+    Fault::UploadRace,
 ];
 
 impl Fault {
@@ -118,6 +125,7 @@ impl Fault {
             Fault::MasterGarbage => "master garbage",
             Fault::MasterMalformedRecord => "master malformed record",
             Fault::DatabaseDown => "shard database unavailable",
+            Fault::UploadRace => "entry finished, upload in flight",
         }
     }
 
@@ -126,7 +134,12 @@ impl Fault {
     /// rides out without failing (latency, its own death).
     fn evidence(self) -> Option<&'static [&'static str]> {
         match self {
-            Fault::KillClient | Fault::KillClientUnmarked | Fault::ProxyLatency => None,
+            // The race makes no heartbeat fail: its proof is the tally of
+            // entries it ended while an upload was held.
+            Fault::KillClient
+            | Fault::KillClientUnmarked
+            | Fault::ProxyLatency
+            | Fault::UploadRace => None,
             Fault::KillMaster | Fault::ProxyReset => Some(&["connection"]),
             Fault::ProxyTruncate => Some(&["connection", "invalid_response"]),
             Fault::ProxyHang => Some(&["timeout"]),
@@ -146,9 +159,10 @@ impl Fault {
             Fault::ProxyHang | Fault::ProxyReset | Fault::ProxyTruncate | Fault::Master500 => {
                 Duration::from_secs(8)
             }
-            Fault::KillMaster | Fault::KillClient | Fault::KillClientUnmarked => {
-                Duration::from_secs(2)
-            }
+            Fault::KillMaster
+            | Fault::KillClient
+            | Fault::KillClientUnmarked
+            | Fault::UploadRace => Duration::from_secs(2),
             _ => Duration::from_secs(4),
         }
     }
@@ -182,11 +196,13 @@ async fn chaos(options: Options) -> Result<()> {
         options.rounds.max(ALL_FAULTS.len() as u32)
     };
     // Enough work that the shards are still busy when the last fault
-    // strikes (a fault on an idle lab proves little), and not much more:
-    // the lab gets through some 2.6 jobs a second (4 s per test, the
-    // hosts that are not locked or leased), a round lasts about 8 s.
+    // strikes (a fault on an idle lab proves little; the upload race needs
+    // jobs with two entries still to run), and not much more: the lab gets
+    // through some 2.6 entries a second (4 s per test, the hosts that are
+    // not locked or leased), i.e. 1.3 jobs of two entries, and a round
+    // lasts about 8 s.
     let spec = LabSpec {
-        jobs_per_suite: if options.quick { 20 } else { 2 * rounds },
+        jobs_per_suite: if options.quick { 12 } else { rounds },
         ..LabSpec::default()
     };
     let master_url = crate::demo::sqlite_url(&dir.join("master.db"));
@@ -219,6 +235,7 @@ async fn chaos(options: Options) -> Result<()> {
     let started = Instant::now();
     let mut injected: BTreeMap<Fault, u32> = BTreeMap::new();
     let mut evidence: BTreeMap<Fault, f64> = BTreeMap::new();
+    let mut raced = race::Tally::default();
     for (round, fault) in plan.iter().enumerate() {
         let before = totals(&watch);
         let shard = rng.below(lab.shards.len() as u64) as usize;
@@ -239,7 +256,7 @@ async fn chaos(options: Options) -> Result<()> {
                 lab.shards[shard].name.clone()
             }
         );
-        inject(&mut lab, *fault, shard, &mut rng, &dir).await?;
+        inject(&mut lab, *fault, shard, &mut rng, &dir, &mut raced).await?;
         *injected.entry(*fault).or_default() += 1;
         // Let the lab breathe between faults, and the watcher see the
         // failures the fault caused.
@@ -269,12 +286,21 @@ async fn chaos(options: Options) -> Result<()> {
     let _ = watcher.await;
     lab.shut_down().await;
 
-    let invariants = check(&lab, &watch, &injected, &evidence, converged.is_ok()).await;
+    let invariants = check(
+        &lab,
+        &watch,
+        &injected,
+        &evidence,
+        &raced,
+        converged.is_ok(),
+    )
+    .await;
     let proxied = proxy_line(&lab);
     lab.close().await;
     let report = report(
         &injected,
         &proxied,
+        &raced,
         &watch,
         &invariants,
         faults_done,
@@ -300,6 +326,7 @@ async fn inject(
     shard: usize,
     rng: &mut SplitMix64,
     dir: &Path,
+    raced: &mut race::Tally,
 ) -> Result<()> {
     let period = fault.period();
     match fault {
@@ -356,6 +383,10 @@ async fn inject(
             std::fs::write(&lab.fault_file, word).context("switching the master's fault on")?;
             tokio::time::sleep(period).await;
             std::fs::remove_file(&lab.fault_file).context("switching the master's fault off")?;
+        }
+        Fault::UploadRace => {
+            race::finish_during_upload(lab, shard, raced).await?;
+            tokio::time::sleep(period).await;
         }
         Fault::DatabaseDown => match &lab.shards[shard].db_proxy {
             Some(relay) => {
@@ -535,6 +566,7 @@ async fn check(
     watch: &Arc<Mutex<Watch>>,
     injected: &BTreeMap<Fault, u32>,
     evidence: &BTreeMap<Fault, f64>,
+    raced: &race::Tally,
     converged: bool,
 ) -> Vec<(String, bool, String)> {
     let mut out = Vec::new();
@@ -564,6 +596,15 @@ async fn check(
         "no job assigned to two shards".to_owned(),
         crossings == 0,
         format!("{crossings} jobs seen on two shards"),
+    ));
+    let (same, detail) = match ends_missing_on_master(lab).await {
+        Ok(missing) => (missing.offenders.is_empty(), missing.to_string()),
+        Err(e) => (false, format!("{e:#}")),
+    };
+    out.push((
+        "every entry complete on a shard is complete on the master, same status".to_owned(),
+        same,
+        detail,
     ));
     let assigned_twice = scalar(
         &lab.master_db,
@@ -645,7 +686,95 @@ async fn check(
             format!("{seen}"),
         ));
     }
+    if let Some(count) = injected.get(&Fault::UploadRace) {
+        out.push((
+            format!(
+                "{} ({count}×) ended an entry while its job's upload was held",
+                Fault::UploadRace.name()
+            ),
+            raced.raced > 0,
+            format!(
+                "{} raced, {} ended by the fault",
+                raced.raced, raced.finished
+            ),
+        ));
+    }
     out
+}
+
+/// Entries complete on a shard whose end the master does not have.
+#[derive(Debug, Default)]
+struct Missing {
+    /// Complete entries on the shards, compared.
+    checked: usize,
+    /// `#<id> on <shard>: <status>, master: <status>[ incomplete]`, by shard
+    /// and id.
+    offenders: Vec<String>,
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        /// Offenders listed in the report; the rest are counted.
+        const LISTED: usize = 5;
+        if self.offenders.is_empty() {
+            return write!(f, "{} complete entries checked", self.checked);
+        }
+        write!(
+            f,
+            "{} of {} differ: {}",
+            self.offenders.len(),
+            self.checked,
+            self.offenders[..self.offenders.len().min(LISTED)].join("; ")
+        )?;
+        if self.offenders.len() > LISTED {
+            write!(f, "; …")?;
+        }
+        Ok(())
+    }
+}
+
+/// Compares every entry complete on a shard database with the master's
+/// row: the shard's end must have reached the master, status and all. A
+/// completion that never arrives is the loss an upload race causes.
+async fn ends_missing_on_master(lab: &Lab) -> Result<Missing> {
+    let master: HashMap<i32, (Option<String>, Option<bool>)> = hqes::Entity::find()
+        .all(lab.master_db.connection())
+        .await
+        .context("reading the master's entries")?
+        .into_iter()
+        .map(|e| (e.id, (e.status, e.complete)))
+        .collect();
+    let mut missing = Missing::default();
+    for slot in &lab.shards {
+        let mut complete = hqes::Entity::find()
+            .filter(hqes::Column::Complete.eq(true))
+            .all(slot.store.connection())
+            .await
+            .with_context(|| format!("reading the complete entries of {}", slot.name))?;
+        complete.sort_by_key(|e| e.id);
+        missing.checked += complete.len();
+        for entry in complete {
+            let shard_status = entry.status.as_deref().unwrap_or("NULL");
+            let offence = match master.get(&entry.id) {
+                None => Some("missing".to_owned()),
+                Some((status, complete)) => {
+                    let status = status.as_deref().unwrap_or("NULL");
+                    match (status == shard_status, *complete == Some(true)) {
+                        (true, true) => None,
+                        (_, true) => Some(status.to_owned()),
+                        (_, false) => Some(format!("{status} incomplete")),
+                    }
+                }
+            };
+            if let Some(offence) = offence {
+                missing.offenders.push(format!(
+                    "#{} on {}: {shard_status}, master: {offence}",
+                    entry.id, slot.name
+                ));
+            }
+        }
+    }
+    Ok(missing)
 }
 
 /// What the proxies did, summed over the shards.
@@ -659,16 +788,18 @@ fn proxy_line(lab: &Lab) -> String {
         total.truncations += s.truncations;
         total.hangs += s.hangs;
         total.swallowed += s.swallowed;
+        total.held += s.held;
     }
     let mut line = format!(
         "{} connections, {} exchanges delayed, {} reset, {} truncated, {} left hanging, \
-         {} answers dropped",
+         {} answers dropped, {} held",
         total.connections,
         total.delayed,
         total.resets,
         total.truncations,
         total.hangs,
-        total.swallowed
+        total.swallowed,
+        total.held
     );
     let relays: Vec<_> = lab
         .shards
@@ -686,6 +817,7 @@ fn proxy_line(lab: &Lab) -> String {
 fn report(
     injected: &BTreeMap<Fault, u32>,
     proxied: &str,
+    raced: &race::Tally,
     watch: &Arc<Mutex<Watch>>,
     invariants: &[(String, bool, String)],
     faults_done: Duration,
@@ -696,9 +828,23 @@ fn report(
     let _ = writeln!(out, "\nchaos report");
     let _ = writeln!(out, "  faults injected:");
     for (fault, count) in injected {
-        let _ = writeln!(out, "    {:<26} {count}", fault.name());
+        let _ = writeln!(out, "    {:<32} {count}", fault.name());
     }
     let _ = writeln!(out, "  proxies: {proxied}");
+    if injected.contains_key(&Fault::UploadRace) {
+        let _ = writeln!(
+            out,
+            "  upload race: {} entries ended by the fault, {} of them while their job's upload \
+             was held ({})",
+            raced.finished,
+            raced.raced,
+            if raced.jobs.is_empty() {
+                "none".to_owned()
+            } else {
+                raced.jobs.join(", ")
+            }
+        );
+    }
     if let Ok(w) = watch.lock() {
         let _ = writeln!(
             out,
