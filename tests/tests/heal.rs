@@ -9,10 +9,20 @@
 mod common;
 
 use common::*;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::json;
+use shard_master::Mode;
+use shard_master::seed::{LabSpec, seed};
+use shard_master::server::ServeOptions;
 use shard_model::GetHostsRequest;
-use shard_store::testing::TestDb;
+use shard_store::entity::{
+    afe_acl_groups_hosts as group_hosts, afe_host_attributes as host_attributes,
+    afe_hosts as hosts, afe_hosts_labels as host_labels_table, afe_users as users,
+};
+use shard_store::testing::{Backend, TestDb};
 use shard_tests::{Reply, Script, ScriptedMaster};
+use tokio_util::sync::CancellationToken;
 
 backend_tests!(
     a_host_the_master_deleted_is_forgotten_and_the_next_heartbeat_succeeds,
@@ -20,6 +30,8 @@ backend_tests!(
     a_failed_host_query_forgets_nothing,
     another_does_not_exist_asks_no_host_query,
     an_acl_violation_says_the_rpc_user_needs_access_to_the_hosts,
+    a_shard_heals_itself_against_the_strict_reference_master,
+    a_shard_heals_itself_against_an_upstream_master,
 );
 
 /// The master's answer when a known host id is one it does not have.
@@ -179,4 +191,106 @@ async fn an_acl_violation_says_the_rpc_user_needs_access_to_the_hosts(db: TestDb
     assert!(line.contains("superuser"), "{line}");
     assert_eq!(master.get_hosts_calls(), vec![]);
     master.assert_no_violations();
+}
+
+// ---------------------------------------------------------------------------
+// Against the reference master, both of its modes.
+
+async fn a_shard_heals_itself_against_the_strict_reference_master(db: TestDb) {
+    heals_itself_against(db, Mode::Strict).await;
+}
+
+async fn a_shard_heals_itself_against_an_upstream_master(db: TestDb) {
+    heals_itself_against(db, Mode::Upstream).await;
+}
+
+/// A one-shard lab of three hosts on a reference master in `mode`; the
+/// shard takes them, the master then deletes one.
+async fn heals_itself_against(db: TestDb, mode: Mode) {
+    let master = TestDb::migrated(Backend::Sqlite).await.unwrap();
+    let conn = master.store.connection();
+    let spec = LabSpec {
+        shards: 1,
+        boards_per_shard: 1,
+        hosts_per_board: 3,
+        suites_per_board: 1,
+        jobs_per_suite: 1,
+        leased_every: 0,
+        locked_every: 0,
+        ..LabSpec::default()
+    };
+    seed(conn, &spec).await.unwrap();
+    // A real lab runs its shard clients as superusers (§11).
+    shard_master::acl::user_by_login(conn, RPC_USER)
+        .await
+        .unwrap();
+    users::Entity::update_many()
+        .col_expr(
+            users::Column::AccessLevel,
+            Expr::value(shard_master::acl::SUPERUSER_ACCESS_LEVEL),
+        )
+        .filter(users::Column::Login.eq(RPC_USER))
+        .exec(conn)
+        .await
+        .unwrap();
+    let stop = CancellationToken::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let options = ServeOptions {
+        rpc_path: "/afe/server/noauth/rpc/".to_owned(),
+        mode,
+        fault_file: None,
+    };
+    tokio::spawn(shard_master::server::serve_with(
+        listener,
+        conn.clone(),
+        options,
+        stop.clone(),
+    ));
+    let first = run_to_end(args_to("once", &url, &db)).await;
+    assert_eq!(first.code, Some(0), "{first}");
+    let known = host_ids(db.store.connection()).await;
+    assert_eq!(known.len(), 3, "the shard took its hosts");
+    let deleted = known[1];
+    delete_host(conn, deleted).await;
+
+    let refused = run_to_end(args_to("once", &url, &db)).await;
+
+    assert_eq!(refused.code, Some(1), "{refused}");
+    assert!(
+        refused
+            .stderr
+            .contains("Host matching query does not exist"),
+        "{refused}"
+    );
+    let invalid = host_row(db.store.connection(), deleted).await.invalid;
+    assert_eq!(invalid, Some(true), "{refused}");
+    let healed = run_to_end(args_to("once", &url, &db)).await;
+    assert_eq!(healed.code, Some(0), "{healed}");
+    stop.cancel();
+}
+
+/// Deletes host `id` and its links on the master, as an operator removing
+/// a device from the lab does.
+async fn delete_host(conn: &impl ConnectionTrait, id: i32) {
+    host_labels_table::Entity::delete_many()
+        .filter(host_labels_table::Column::HostId.eq(id))
+        .exec(conn)
+        .await
+        .unwrap();
+    group_hosts::Entity::delete_many()
+        .filter(group_hosts::Column::HostId.eq(id))
+        .exec(conn)
+        .await
+        .unwrap();
+    host_attributes::Entity::delete_many()
+        .filter(host_attributes::Column::HostId.eq(id))
+        .exec(conn)
+        .await
+        .unwrap();
+    hosts::Entity::delete_many()
+        .filter(hosts::Column::Id.eq(id))
+        .exec(conn)
+        .await
+        .unwrap();
 }
