@@ -16,12 +16,11 @@ use sea_orm::{ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Map, Value, json};
 use shard_store::chunk;
 use shard_store::entity::{
-    afe_acl_groups as groups, afe_acl_groups_hosts as group_hosts,
-    afe_host_attributes as attributes, afe_hosts as hosts, afe_hosts_labels as host_labels,
-    afe_labels as labels, afe_shards as shards, afe_users as users,
+    afe_acl_groups as groups, afe_hosts as hosts, afe_labels as labels, afe_shards as shards,
+    afe_users as users,
 };
 
-use crate::load::rows_in;
+use crate::load::{HostLinks, host_links, rows_in};
 use crate::{Fault, render};
 
 /// The names of `host_protections.Protection`, by value.
@@ -147,23 +146,11 @@ fn list<T>(
 pub async fn get_hosts(db: &impl ConnectionTrait, query: &HostQuery) -> Result<Value, Fault> {
     let rows = matching_hosts(db, query).await?;
     let ids: BTreeSet<i32> = rows.iter().map(|h| h.id).collect();
-    let label_links = rows_in::<host_labels::Entity>(
-        db,
-        host_labels::Column::HostId,
-        host_labels::Column::Id,
-        &ids,
-    )
-    .await?;
-    let group_links = rows_in::<group_hosts::Entity>(
-        db,
-        group_hosts::Column::HostId,
-        group_hosts::Column::Id,
-        &ids,
-    )
-    .await?;
-    let attribute_rows =
-        rows_in::<attributes::Entity>(db, attributes::Column::HostId, attributes::Column::Id, &ids)
-            .await?;
+    let HostLinks {
+        labels: label_links,
+        groups: group_links,
+        attributes: attribute_rows,
+    } = host_links(db, &ids).await?;
     let label_ids: BTreeSet<i32> = label_links.iter().filter_map(|l| l.label_id).collect();
     let labels: HashMap<i32, labels::Model> =
         rows_in::<labels::Entity>(db, labels::Column::Id, labels::Column::Id, &label_ids)

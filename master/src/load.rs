@@ -88,6 +88,47 @@ fn shard_link(shards: &HashMap<i32, Shard>, shard_id: Option<i32>) -> ToOne<Shar
     }
 }
 
+/// The rows that tie hosts to their labels, ACL groups and attributes.
+pub(crate) struct HostLinks {
+    /// `afe_hosts_labels`, by row id.
+    pub(crate) labels: Vec<host_labels::Model>,
+    /// `afe_acl_groups_hosts`, by row id.
+    pub(crate) groups: Vec<group_hosts::Model>,
+    /// `afe_host_attributes`, by row id.
+    pub(crate) attributes: Vec<attributes::Model>,
+}
+
+/// The label, ACL group and attribute rows of the hosts `ids`: one query
+/// per table and chunk.
+pub(crate) async fn host_links(
+    db: &impl ConnectionTrait,
+    ids: &BTreeSet<i32>,
+) -> Result<HostLinks, Fault> {
+    Ok(HostLinks {
+        labels: rows_in::<host_labels::Entity>(
+            db,
+            host_labels::Column::HostId,
+            host_labels::Column::Id,
+            ids,
+        )
+        .await?,
+        groups: rows_in::<group_hosts::Entity>(
+            db,
+            group_hosts::Column::HostId,
+            group_hosts::Column::Id,
+            ids,
+        )
+        .await?,
+        attributes: rows_in::<attributes::Entity>(
+            db,
+            attributes::Column::HostId,
+            attributes::Column::Id,
+            ids,
+        )
+        .await?,
+    })
+}
+
 /// The hosts of `ids` with their ACL groups (and their users), attributes,
 /// labels and shard, in id order.
 pub async fn hosts_with_dependencies(
@@ -96,23 +137,11 @@ pub async fn hosts_with_dependencies(
 ) -> Result<Vec<Host>, Fault> {
     let ids: BTreeSet<i32> = ids.iter().copied().collect();
     let rows = rows_in::<hosts::Entity>(db, hosts::Column::Id, hosts::Column::Id, &ids).await?;
-    let label_links = rows_in::<host_labels::Entity>(
-        db,
-        host_labels::Column::HostId,
-        host_labels::Column::Id,
-        &ids,
-    )
-    .await?;
-    let group_links = rows_in::<group_hosts::Entity>(
-        db,
-        group_hosts::Column::HostId,
-        group_hosts::Column::Id,
-        &ids,
-    )
-    .await?;
-    let attribute_rows =
-        rows_in::<attributes::Entity>(db, attributes::Column::HostId, attributes::Column::Id, &ids)
-            .await?;
+    let HostLinks {
+        labels: label_links,
+        groups: group_links,
+        attributes: attribute_rows,
+    } = host_links(db, &ids).await?;
 
     let label_ids: BTreeSet<i32> = label_links.iter().filter_map(|l| l.label_id).collect();
     let labels = labels_by_id(db, &label_ids).await?;
