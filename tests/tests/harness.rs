@@ -369,3 +369,76 @@ async fn an_invalid_scripted_status_is_a_violation() {
         "{violations:?}"
     );
 }
+
+/// A `get_hosts` call as a healing shard client sends it.
+fn get_hosts(master: &ScriptedMaster, kwargs: Value) -> Request<Full<Bytes>> {
+    let body = json!({"method": "get_hosts", "params": [kwargs], "id": "jsonrpc"});
+    Request::post(format!(
+        "{}/afe/server/noauth/rpc/?method=get_hosts",
+        master.url()
+    ))
+    .header(header::CONTENT_TYPE, "application/json")
+    .header(header::AUTHORIZATION, "tester")
+    .body(Full::new(Bytes::from(body.to_string())))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_get_hosts_query_is_answered_from_the_script_as_the_real_master_answers() {
+    let master = ScriptedMaster::start([Reply::Result(json!([{"id": 3}]))]).await;
+
+    let response = client()
+        .request(get_hosts(
+            &master,
+            json!({"id__in": [3, 7], "valid_only": false}),
+        ))
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        header(header::CONTENT_TYPE).as_deref(),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(
+        header(header::SET_COOKIE).is_some_and(|c| c.starts_with("sessionid=")),
+        "{:?}",
+        response.headers()
+    );
+    let body: Value =
+        serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["result"], json!([{"id": 3}]));
+    assert_eq!(
+        master.get_hosts_calls(),
+        vec![shard_model::GetHostsRequest::ids(vec![3, 7])]
+    );
+    assert_eq!(master.heartbeats().len(), 0);
+    master.assert_no_violations();
+}
+
+#[tokio::test]
+async fn a_get_hosts_query_that_would_hide_invalid_hosts_is_a_violation() {
+    let master = ScriptedMaster::start(Script::default()).await;
+
+    let (status, _) = send(
+        &client(),
+        get_hosts(&master, json!({"id__in": [3], "valid_only": true})),
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let violations = master.violations();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert!(
+        violations[0].contains("valid_only is true, not false"),
+        "{violations:?}"
+    );
+    assert_eq!(master.get_hosts_calls(), vec![]);
+}
