@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use shard_engine::Shard;
+use shard_engine::{Carried, Shard};
 use shard_rpc::{AfeClient, FailureKind};
 use shard_store::Store;
 use tokio_util::sync::CancellationToken;
@@ -81,6 +81,7 @@ async fn dispatch(cli: Cli, config: Config, client: AfeClient) -> anyhow::Result
         store,
         client,
         max_upload_jobs: config.max_upload_jobs,
+        carried: Carried::default(),
     };
     match cli.command {
         Command::Migrate => Ok(ExitCode::SUCCESS),

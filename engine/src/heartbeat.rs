@@ -1,10 +1,11 @@
 //! The heartbeat itself: §7 steps 1–6, top to bottom in [`heartbeat`].
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use shard_model::{HeartbeatRequest, HeartbeatResponse, RecordKind, Rejected};
 use shard_rpc::{AfeClient, Reply};
-use shard_store::{ApplyReport, Marked, Store, Upload};
+use shard_store::{ApplyReport, Marked, Running, Store, Upload};
 use tokio_util::sync::CancellationToken;
 
 use crate::{HeartbeatError, PerKind, Phases, Report, heal, metrics};
@@ -26,6 +27,37 @@ pub struct Shard {
     pub client: AfeClient,
     /// The most finished jobs one heartbeat uploads (`max_upload_jobs`).
     pub max_upload_jobs: u64,
+    /// What one heartbeat leaves to the next; start with the default.
+    pub carried: Carried,
+}
+
+/// What one heartbeat leaves to the next: the entries still running in
+/// jobs marked uploaded ([`Running`]), so that one the scheduler finishes
+/// without releasing its job is caught. Read from the database at the
+/// first heartbeat of a process; clones of a [`Shard`] share it.
+#[derive(Debug, Clone, Default)]
+pub struct Carried(Arc<Mutex<Option<Running>>>);
+
+impl Carried {
+    /// The running entries carried over, or (first heartbeat) those the
+    /// database shows in jobs marked uploaded.
+    async fn running(&self, txn: &sea_orm::DatabaseTransaction) -> Result<Running, HeartbeatError> {
+        let carried = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        match carried {
+            Some(running) => Ok(running),
+            None => Ok(shard_store::running_in_marked_jobs(txn).await?),
+        }
+    }
+
+    /// Keeps `running` for the next heartbeat; only after a commit, so a
+    /// failed heartbeat carries what it found.
+    fn keep(&self, running: Running) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(running);
+    }
 }
 
 /// One heartbeat (§7). Records its metrics and logs its outcome.
@@ -84,7 +116,11 @@ async fn steps(shard: &Shard, cancel: &CancellationToken) -> Result<Report, Hear
     let t = Instant::now();
     let response = &reply.result;
     let txn = shard_store::begin_write(shard.store.connection()).await?;
+    let running = shard.carried.running(&txn).await?;
+    let missed = shard_store::release_missed(&txn, running).await?;
     let marked = mark_uploaded(&txn, shard, &upload).await?;
+    let mut running = missed.running;
+    running.follow(&upload, &marked.jobs);
     let applied = shard_store::apply(&txn, response).await?;
     let removed = shard_store::remove_incorrect_hosts(&txn, &response.incorrect_host_ids).await?;
     let resynced = shard_store::resync_completed_jobs(&txn, &resent_job_ids(response)).await?;
@@ -94,10 +130,19 @@ async fn steps(shard: &Shard, cancel: &CancellationToken) -> Result<Report, Hear
             source,
         })
     })?;
+    shard.carried.keep(running);
     phases.write = t.elapsed();
 
     Ok(report(
-        &request, upload, marked, &reply, applied, removed, resynced, phases,
+        &request,
+        upload,
+        marked,
+        missed.released,
+        &reply,
+        applied,
+        removed,
+        resynced,
+        phases,
     ))
 }
 
@@ -167,6 +212,7 @@ fn report(
     request: &HeartbeatRequest,
     upload: Upload,
     marked: Marked,
+    released_unsignalled: Vec<i32>,
     reply: &Reply<HeartbeatResponse>,
     applied: ApplyReport,
     incorrect_hosts_removed: Vec<i32>,
@@ -187,6 +233,7 @@ fn report(
         jobs_uploaded: upload.job_ids(),
         hqes_uploaded: upload.hqes.len(),
         jobs_changed_in_flight: marked.changed,
+        jobs_released_unsignalled: released_unsignalled,
         jobs_deferred: upload.deferred,
         received,
         applied: PerKind {
@@ -218,6 +265,12 @@ fn log_report(r: &Report) {
         tracing::info!(
             jobs = ?r.jobs_changed_in_flight,
             "uploaded jobs changed while the heartbeat was in flight; uploading them again"
+        );
+    }
+    if !r.jobs_released_unsignalled.is_empty() {
+        tracing::warn!(
+            jobs = ?r.jobs_released_unsignalled,
+            "the scheduler finished entries of jobs marked uploaded without asking for an upload; uploading them again"
         );
     }
     if !r.jobs_resynced.is_empty() {

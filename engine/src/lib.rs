@@ -13,5 +13,5 @@ pub mod metrics;
 mod report;
 
 pub use error::HeartbeatError;
-pub use heartbeat::{Shard, heartbeat};
+pub use heartbeat::{Carried, Shard, heartbeat};
 pub use report::{PerKind, Phases, Report};

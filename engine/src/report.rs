@@ -40,6 +40,10 @@ pub struct Report {
     /// Uploaded jobs left unmarked because the scheduler changed one of
     /// their entries while the heartbeat was in flight; they go up again.
     pub jobs_changed_in_flight: Vec<i32>,
+    /// Jobs marked uploaded earlier whose running entry the scheduler has
+    /// since finished without releasing them (it decides on a job row read
+    /// before the mark); released here, they go up again.
+    pub jobs_released_unsignalled: Vec<i32>,
     /// Finished jobs held back because an entry was caught half-written;
     /// they go up once the scheduler has finished writing it.
     pub jobs_deferred: Vec<i32>,

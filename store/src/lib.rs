@@ -23,8 +23,8 @@ pub mod testing;
 pub use apply::{ApplyReport, apply};
 pub use error::{StoreError, redact_url};
 pub use packet::{
-    KnownHosts, Marked, Upload, jobs_to_upload, known_hosts, known_job_ids, mark_uploaded,
-    shard_id_by_hostname,
+    KnownHosts, Marked, Missed, Running, Upload, jobs_to_upload, known_hosts, known_job_ids,
+    mark_uploaded, release_missed, running_in_marked_jobs, shard_id_by_hostname,
 };
 pub use reconcile::{remove_incorrect_hosts, resync_completed_jobs};
 pub use store::{MigrateReport, Store, begin_write};

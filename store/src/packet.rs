@@ -10,6 +10,12 @@
 //! for the jobs whose entries are still exactly as they were read: marking
 //! a job whose entry finished meanwhile would hide that entry from the
 //! master for good.
+//!
+//! The real scheduler decides "not NULL already" on a job row it read at
+//! the start of its round, so it can miss a mark that committed since and
+//! leave a finished entry unsignalled. [`Running`] follows the entries still
+//! running in jobs this shard marked, and [`release_missed`] releases such a
+//! job itself once one of them is complete.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -261,4 +267,137 @@ pub async fn mark_uploaded(
         jobs: unchanged,
         changed,
     })
+}
+
+/// Entries still running (not complete) in jobs marked uploaded, by job.
+///
+/// The real scheduler signals "upload me" only when the job row it read at
+/// the start of its round had a `shard_id`: a mark that committed after
+/// that read is missed, and the entry's completion with it. Following
+/// these entries lets [`release_missed`] catch that.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Running(BTreeMap<i32, BTreeSet<i32>>);
+
+impl Running {
+    /// The jobs followed, ascending.
+    pub fn jobs(&self) -> Vec<i32> {
+        self.0.keys().copied().collect()
+    }
+
+    /// Follows the entries of the `marked` jobs of `upload` that were not
+    /// complete when uploaded.
+    pub fn follow(&mut self, upload: &Upload, marked: &[i32]) {
+        let marked: BTreeSet<i32> = marked.iter().copied().collect();
+        for (job, hqe) in upload.hqe_jobs.iter().zip(&upload.hqes) {
+            if marked.contains(job) && hqe.complete != Some(true) {
+                self.0.entry(*job).or_default().insert(hqe.id);
+            }
+        }
+    }
+}
+
+/// The entries still running in jobs that are assigned (`shard_id` set)
+/// and have a complete entry: what a restarted client follows, since any
+/// of them may have been marked uploaded with its last entries running.
+/// One statement.
+pub async fn running_in_marked_jobs(db: &impl ConnectionTrait) -> Result<Running, StoreError> {
+    let finished = Query::select()
+        .column(hqes::Column::JobId)
+        .from(hqes::Entity)
+        .and_where(Expr::col(hqes::Column::Complete).eq(true))
+        .and_where(Expr::col(hqes::Column::JobId).is_not_null())
+        .to_owned();
+    let assigned = Query::select()
+        .column(jobs::Column::Id)
+        .from(jobs::Entity)
+        .and_where(Expr::col(jobs::Column::ShardId).is_not_null())
+        .to_owned();
+    let rows: Vec<(Option<i32>, i32)> = hqes::Entity::find()
+        .select_only()
+        .columns([hqes::Column::JobId, hqes::Column::Id])
+        .filter(
+            sea_orm::Condition::any()
+                .add(hqes::Column::Complete.eq(false))
+                .add(hqes::Column::Complete.is_null()),
+        )
+        .filter(hqes::Column::JobId.in_subquery(finished))
+        .filter(hqes::Column::JobId.in_subquery(assigned))
+        .into_tuple()
+        .all(db)
+        .await
+        .context("reading running entries of jobs marked uploaded")?;
+    let mut running = Running::default();
+    for (job, entry) in rows {
+        if let Some(job) = job {
+            running.0.entry(job).or_default().insert(entry);
+        }
+    }
+    Ok(running)
+}
+
+/// What [`release_missed`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Missed {
+    /// Jobs released here (`shard_id = NULL`): still marked uploaded,
+    /// although one of their followed entries is complete now. They go up
+    /// with the next heartbeat. Ascending.
+    pub released: Vec<i32>,
+    /// The entries still to follow.
+    pub running: Running,
+}
+
+/// Releases each job of `running` that is still assigned while one of its
+/// followed entries is complete: the scheduler finished that entry without
+/// the release (see [`Running`]). A job the scheduler did release, or one
+/// that is gone, is no longer followed; the others keep their entries that
+/// are still running. Run it in the heartbeat's write transaction, before
+/// [`mark_uploaded`]. Two statements per chunk of followed jobs, and one
+/// per chunk of released ones.
+pub async fn release_missed(
+    db: &impl ConnectionTrait,
+    running: Running,
+) -> Result<Missed, StoreError> {
+    let ids = running.jobs();
+    let backend = db.get_database_backend();
+    let mut assigned: BTreeSet<i32> = BTreeSet::new();
+    for chunk in chunk::by_params(backend, 1, &ids) {
+        assigned.extend(
+            jobs::Entity::find()
+                .select_only()
+                .column(jobs::Column::Id)
+                .filter(jobs::Column::Id.is_in(chunk.iter().copied()))
+                .filter(jobs::Column::ShardId.is_not_null())
+                .into_tuple::<i32>()
+                .all(db)
+                .await
+                .context("reading the owners of jobs with running entries")?,
+        );
+    }
+    let complete: BTreeSet<i32> = entries_of(db, &ids, Lock::None)
+        .await
+        .context("reading the entries of jobs with running entries")?
+        .into_iter()
+        .filter(|(_, hqe)| hqe.complete == Some(true))
+        .map(|(_, hqe)| hqe.id)
+        .collect();
+    let mut missed = Missed::default();
+    for (job, entries) in running.0 {
+        if !assigned.contains(&job) {
+            continue;
+        }
+        if entries.iter().any(|e| complete.contains(e)) {
+            missed.released.push(job);
+        } else {
+            missed.running.0.insert(job, entries);
+        }
+    }
+    for chunk in chunk::by_params(backend, 1, &missed.released) {
+        jobs::Entity::update_many()
+            .col_expr(jobs::Column::ShardId, Expr::value(Option::<i32>::None))
+            .filter(jobs::Column::Id.is_in(chunk.iter().copied()))
+            .exec(db)
+            .await
+            .context("releasing jobs the scheduler did not release")?;
+    }
+    Ok(missed)
 }

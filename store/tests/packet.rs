@@ -16,7 +16,8 @@ use shard_store::entity::prelude::*;
 use shard_store::entity::{afe_host_queue_entries, afe_hosts, afe_jobs, afe_shards};
 use shard_store::testing::TestDb;
 use shard_store::{
-    KnownHosts, jobs_to_upload, known_hosts, known_job_ids, mark_uploaded, shard_id_by_hostname,
+    KnownHosts, Running, jobs_to_upload, known_hosts, known_job_ids, mark_uploaded, release_missed,
+    running_in_marked_jobs, shard_id_by_hostname,
 };
 
 shard_store::backend_tests!(
@@ -45,6 +46,10 @@ shard_store::backend_tests!(
     mark_uploaded_leaves_a_job_whose_entry_was_aborted_meanwhile,
     mark_uploaded_leaves_a_job_that_gained_an_entry_meanwhile,
     mark_uploaded_statements_do_not_grow_with_jobs,
+    a_job_marked_with_a_running_entry_is_released_when_the_scheduler_misses_its_end,
+    a_job_the_scheduler_released_itself_is_no_longer_followed,
+    a_followed_entry_still_running_keeps_its_job_marked,
+    a_restarted_client_follows_the_running_entries_of_partly_finished_assigned_jobs,
     shard_id_by_hostname_finds_the_row_by_hostname,
     shard_id_by_hostname_is_none_for_an_unknown_hostname,
     shard_id_by_hostname_takes_the_lowest_id_of_rows_sharing_a_hostname,
@@ -619,6 +624,76 @@ async fn mark_uploaded_leaves_a_job_that_gained_an_entry_meanwhile(db: TestDb) {
 
     assert_eq!(marked.jobs, vec![7]);
     assert_eq!(marked.changed, vec![8]);
+}
+
+/// Job 7 (entry 70 finished, 71 running) and job 8 uploaded and marked;
+/// the entries followed afterwards.
+async fn mark_partly_finished(conn: &DatabaseConnection) -> Running {
+    fill_partly_finished(conn).await;
+    let upload = jobs_to_upload(conn, 1000).await.unwrap();
+    let marked = mark_uploaded(conn, &upload, Some(1)).await.unwrap();
+    assert_eq!(marked.jobs, vec![7, 8]);
+    let mut running = Running::default();
+    running.follow(&upload, &marked.jobs);
+    assert_eq!(running.jobs(), vec![7], "only 7 had a running entry");
+    running
+}
+
+async fn a_job_marked_with_a_running_entry_is_released_when_the_scheduler_misses_its_end(
+    db: TestDb,
+) {
+    let conn = db.store.connection();
+    let running = mark_partly_finished(conn).await;
+    // The scheduler ends 71 but, deciding on a job row read before the
+    // mark, does not release job 7.
+    complete(conn, &[71]).await;
+
+    let missed = release_missed(conn, running).await.unwrap();
+
+    assert_eq!(missed.released, vec![7]);
+    assert_eq!(missed.running, Running::default());
+    assert_eq!(shard_ids(conn).await, vec![(7, None), (8, Some(1))]);
+    let next = jobs_to_upload(conn, 1000).await.unwrap();
+    assert_eq!(ids_of(&next.jobs), vec![7]);
+}
+
+async fn a_job_the_scheduler_released_itself_is_no_longer_followed(db: TestDb) {
+    let conn = db.store.connection();
+    let running = mark_partly_finished(conn).await;
+    complete(conn, &[71]).await;
+    unassign(conn, &[7]).await;
+
+    let missed = release_missed(conn, running).await.unwrap();
+
+    assert_eq!(missed.released, Vec::<i32>::new());
+    assert_eq!(missed.running, Running::default());
+    assert_eq!(shard_ids(conn).await, vec![(7, None), (8, Some(1))]);
+}
+
+async fn a_followed_entry_still_running_keeps_its_job_marked(db: TestDb) {
+    let conn = db.store.connection();
+    let running = mark_partly_finished(conn).await;
+    // Half-written: status written, `complete` not yet.
+    set_entry(conn, 71, afe_host_queue_entries::Column::Status, "Failed").await;
+
+    let missed = release_missed(conn, running.clone()).await.unwrap();
+
+    assert_eq!(missed.released, Vec::<i32>::new());
+    assert_eq!(missed.running, running);
+    assert_eq!(shard_ids(conn).await, vec![(7, Some(1)), (8, Some(1))]);
+}
+
+async fn a_restarted_client_follows_the_running_entries_of_partly_finished_assigned_jobs(
+    db: TestDb,
+) {
+    let conn = db.store.connection();
+    let followed = mark_partly_finished(conn).await;
+    // Job 9: assigned, nothing finished; not followed.
+    fill(conn, &response(vec![], vec![job(9)], vec![])).await;
+
+    let read = running_in_marked_jobs(conn).await.unwrap();
+
+    assert_eq!(read, followed);
 }
 
 /// Statements run by marking an upload of `jobs` finished jobs.

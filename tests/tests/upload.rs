@@ -14,7 +14,7 @@ use shard_model::{HeartbeatRequest, Hqe, Job};
 use shard_store::entity::{afe_host_queue_entries as hqes, afe_jobs as jobs};
 use shard_store::testing::TestDb;
 use shard_tests::scheduler::{EntryEnd, complete_jobs, finish_entry, set_job_shard};
-use shard_tests::{Reply, Script, ScriptedMaster};
+use shard_tests::{Reply, Script, ScriptedMaster, ShardClient};
 
 backend_tests!(
     only_jobs_that_are_complete_and_unassigned_are_uploaded,
@@ -24,6 +24,7 @@ backend_tests!(
     a_completed_job_the_master_resends_is_uploaded_again,
     an_entry_that_finishes_while_its_job_is_uploaded_still_reaches_the_master,
     a_job_caught_half_written_goes_up_only_once_its_entry_is_whole,
+    an_entry_the_scheduler_ends_without_releasing_its_marked_job_still_reaches_the_master,
 );
 
 /// Job and entry ids of an upload.
@@ -291,5 +292,64 @@ async fn a_job_caught_half_written_goes_up_only_once_its_entry_is_whole(db: Test
         vec![completed(100), completed(101)]
     );
     assert_eq!(job_row(conn, 10).await.shard_id, Some(1));
+    master.assert_no_violations();
+}
+
+/// Waits until `done` holds, checking every 50 ms for at most `RUN_TIMEOUT`.
+async fn eventually<F: Future<Output = bool>>(what: &str, mut done: impl FnMut() -> F) {
+    let deadline = std::time::Instant::now() + RUN_TIMEOUT;
+    while !done().await {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The real scheduler decides "only if not NULL already" on the job row it
+/// read at the start of its round. When the client marks the job after
+/// that read, the scheduler ends the entry without releasing the job; the
+/// daemon, which followed the entry since it marked the job, releases it
+/// itself and the entry goes up.
+async fn an_entry_the_scheduler_ends_without_releasing_its_marked_job_still_reaches_the_master(
+    db: TestDb,
+) {
+    migrate(&db).await;
+    fill(&db, &response(vec![], vec![two_entry_job()], vec![])).await;
+    let conn = db.store.connection();
+    end_entry(conn, 100).await;
+    let master = ScriptedMaster::start(Script::default()).await;
+    let daemon = ShardClient::spawn(args("run", &master, &db), &ENV);
+    eventually("job 10 uploaded and marked", || async {
+        job_row(conn, 10).await.shard_id == Some(1)
+    })
+    .await;
+
+    // The scheduler's round read job 10 while it was still released, so
+    // ending 101 it writes no release.
+    write_entry(conn, 101, hqes::Column::Status, "Completed").await;
+    write_entry(conn, 101, hqes::Column::Active, false).await;
+    write_entry(conn, 101, hqes::Column::Complete, true).await;
+
+    eventually("entry 101 uploaded complete", || async {
+        master
+            .heartbeats()
+            .iter()
+            .any(|h| entries(h).contains(&completed(101)))
+    })
+    .await;
+    daemon.terminate();
+    let output = daemon.wait(RUN_TIMEOUT).await;
+    assert_eq!(output.code, Some(0), "{output}");
+    assert!(
+        output
+            .stderr
+            .contains("without asking for an upload; uploading them again"),
+        "{output}"
+    );
+    let last = master
+        .heartbeats()
+        .into_iter()
+        .find(|h| entries(h).contains(&completed(101)))
+        .unwrap();
+    assert_eq!(entries(&last), vec![completed(100), completed(101)]);
     master.assert_no_violations();
 }
