@@ -114,18 +114,23 @@ pub async fn known_hosts(db: &impl ConnectionTrait) -> Result<KnownHosts, StoreE
     Ok(KnownHosts { ids, statuses })
 }
 
+/// `SELECT job_id FROM afe_host_queue_entries WHERE complete = 1`.
+fn jobs_with_a_complete_entry() -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .column(hqes::Column::JobId)
+        .from(hqes::Entity)
+        .and_where(Expr::col(hqes::Column::Complete).eq(true))
+        .and_where(Expr::col(hqes::Column::JobId).is_not_null())
+        .to_owned()
+}
+
 /// Up to `limit` jobs to upload (§7 step 1): `shard_id IS NULL` and at least
 /// one complete entry, oldest ids first, with all their entries. A job with
 /// an entry caught half-written ([`half_written`]) is held back
 /// ([`Upload::deferred`]): uploaded now, it would reach the master in a
 /// state the scheduler never meant, and be marked done.
 pub async fn jobs_to_upload(db: &impl ConnectionTrait, limit: u64) -> Result<Upload, StoreError> {
-    let finished = Query::select()
-        .column(hqes::Column::JobId)
-        .from(hqes::Entity)
-        .and_where(Expr::col(hqes::Column::Complete).eq(true))
-        .and_where(Expr::col(hqes::Column::JobId).is_not_null())
-        .to_owned();
+    let finished = jobs_with_a_complete_entry();
     let candidates: Vec<Job> = jobs::Entity::find()
         .filter(jobs::Column::ShardId.is_null())
         .filter(jobs::Column::Id.in_subquery(finished))
@@ -301,12 +306,7 @@ impl Running {
 /// of them may have been marked uploaded with its last entries running.
 /// One statement.
 pub async fn running_in_marked_jobs(db: &impl ConnectionTrait) -> Result<Running, StoreError> {
-    let finished = Query::select()
-        .column(hqes::Column::JobId)
-        .from(hqes::Entity)
-        .and_where(Expr::col(hqes::Column::Complete).eq(true))
-        .and_where(Expr::col(hqes::Column::JobId).is_not_null())
-        .to_owned();
+    let finished = jobs_with_a_complete_entry();
     let assigned = Query::select()
         .column(jobs::Column::Id)
         .from(jobs::Entity)

@@ -9,16 +9,14 @@
 mod common;
 
 use common::*;
-use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 use shard_master::Mode;
 use shard_master::seed::{LabSpec, seed};
-use shard_master::server::ServeOptions;
 use shard_model::GetHostsRequest;
 use shard_store::entity::{
     afe_acl_groups_hosts as group_hosts, afe_host_attributes as host_attributes,
-    afe_hosts as hosts, afe_hosts_labels as host_labels_table, afe_users as users,
+    afe_hosts as hosts, afe_hosts_labels as host_labels_table,
 };
 use shard_store::testing::{Backend, TestDb};
 use shard_tests::{Reply, Script, ScriptedMaster};
@@ -220,33 +218,9 @@ async fn heals_itself_against(db: TestDb, mode: Mode) {
         ..LabSpec::default()
     };
     seed(conn, &spec).await.unwrap();
-    // A real lab runs its shard clients as superusers (§11).
-    shard_master::acl::user_by_login(conn, RPC_USER)
-        .await
-        .unwrap();
-    users::Entity::update_many()
-        .col_expr(
-            users::Column::AccessLevel,
-            Expr::value(shard_master::acl::SUPERUSER_ACCESS_LEVEL),
-        )
-        .filter(users::Column::Login.eq(RPC_USER))
-        .exec(conn)
-        .await
-        .unwrap();
+    make_superuser(conn, RPC_USER).await;
     let stop = CancellationToken::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let options = ServeOptions {
-        rpc_path: "/afe/server/noauth/rpc/".to_owned(),
-        mode,
-        fault_file: None,
-    };
-    tokio::spawn(shard_master::server::serve_with(
-        listener,
-        conn.clone(),
-        options,
-        stop.clone(),
-    ));
+    let url = serve_reference_master(conn, mode, &stop).await;
     let first = run_to_end(args_to("once", &url, &db)).await;
     assert_eq!(first.code, Some(0), "{first}");
     let known = host_ids(db.store.connection()).await;

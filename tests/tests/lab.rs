@@ -8,20 +8,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{make_superuser, serve_reference_master};
+
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use std::collections::BTreeMap;
 
-use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use shard_master::Mode;
 use shard_master::seed::{LabSpec, seed};
-use shard_master::server::ServeOptions;
 use shard_store::entity::{
     afe_acl_groups_hosts as group_hosts, afe_host_queue_entries as hqes, afe_hosts as hosts,
     afe_hosts_labels as host_labels, afe_jobs as jobs, afe_jobs_dependency_labels as job_labels,
-    afe_labels as labels, afe_users as users,
+    afe_labels as labels,
 };
 use shard_store::testing::{Backend, TestDb};
 use shard_tests::ShardClient;
@@ -81,19 +83,7 @@ async fn converge(backend: Backend, mode: Mode) {
     let seeded = seed(master.store.connection(), &spec).await.unwrap();
     make_superuser(master.store.connection(), RPC_USER).await;
     let stop = CancellationToken::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let options = ServeOptions {
-        rpc_path: "/afe/server/noauth/rpc/".to_owned(),
-        mode,
-        fault_file: None,
-    };
-    tokio::spawn(shard_master::server::serve_with(
-        listener,
-        master.store.connection().clone(),
-        options,
-        stop.clone(),
-    ));
+    let url = serve_reference_master(master.store.connection(), mode, &stop).await;
 
     let mut shards = Vec::new();
     let mut clients = Vec::new();
@@ -199,20 +189,6 @@ async fn converge(backend: Backend, mode: Mode) {
             );
         }
     }
-}
-
-/// Creates `login` on the master as a superuser (access level 100).
-async fn make_superuser(conn: &impl ConnectionTrait, login: &str) {
-    shard_master::acl::user_by_login(conn, login).await.unwrap();
-    users::Entity::update_many()
-        .col_expr(
-            users::Column::AccessLevel,
-            Expr::value(shard_master::acl::SUPERUSER_ACCESS_LEVEL),
-        )
-        .filter(users::Column::Login.eq(login))
-        .exec(conn)
-        .await
-        .unwrap();
 }
 
 /// Every complete entry and its status.

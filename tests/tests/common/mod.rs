@@ -5,17 +5,24 @@
 //! the schema itself, as `run`, `once` and `status` do (§10). A test that
 //! fills the database first runs [`migrate`].
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unused_macros, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, Database, EntityTrait, QueryOrder};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder,
+};
+use shard_master::Mode;
+use shard_master::server::ServeOptions;
 use shard_model::{HeartbeatResponse, Job};
 use shard_store::entity::prelude::*;
-use shard_store::entity::{afe_host_attributes, afe_hosts, afe_job_keyvals};
+use shard_store::entity::{afe_host_attributes, afe_hosts, afe_job_keyvals, afe_users};
 use shard_store::testing::TestDb;
 use shard_tests::{Output, ScriptedMaster, ShardClient};
+use tokio_util::sync::CancellationToken;
 
 /// The shard's hostname; [`shard`]`(1)` carries it, so the row the master
 /// sends with the first host or job is this shard's.
@@ -52,6 +59,7 @@ macro_rules! backend_tests {
         }
     };
 }
+#[allow(unused_imports)] // Not every test binary runs per backend.
 pub(crate) use backend_tests;
 
 // ---------------------------------------------------------------------------
@@ -300,4 +308,46 @@ impl Drop for CreatedUser {
             eprintln!("warning: could not drop test user {}: {e}", self.user);
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// The reference master, in process.
+
+/// Serves the reference master on `db` in `mode` on a free loopback port
+/// until `stop`; its URL.
+pub async fn serve_reference_master(
+    db: &DatabaseConnection,
+    mode: Mode,
+    stop: &CancellationToken,
+) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let options = ServeOptions {
+        rpc_path: "/afe/server/noauth/rpc/".to_owned(),
+        mode,
+        fault_file: None,
+    };
+    tokio::spawn(shard_master::server::serve_with(
+        listener,
+        db.clone(),
+        options,
+        stop.clone(),
+    ));
+    url
+}
+
+/// Creates `login` on the master as a superuser (access level 100), as a
+/// real lab's shard clients must be (§11: saving a host status checks the
+/// user's ACL groups).
+pub async fn make_superuser(conn: &impl ConnectionTrait, login: &str) {
+    shard_master::acl::user_by_login(conn, login).await.unwrap();
+    afe_users::Entity::update_many()
+        .col_expr(
+            afe_users::Column::AccessLevel,
+            Expr::value(shard_master::acl::SUPERUSER_ACCESS_LEVEL),
+        )
+        .filter(afe_users::Column::Login.eq(login))
+        .exec(conn)
+        .await
+        .unwrap();
 }
