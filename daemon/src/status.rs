@@ -15,7 +15,7 @@ pub async fn next_packet(
     let db = store.connection();
     let known_job_ids = shard_store::known_job_ids(db).await?;
     let known_hosts = shard_store::known_hosts(db).await?;
-    let upload = shard_store::jobs_to_upload(db, max_upload_jobs).await?;
+    let upload = shard_store::jobs_to_upload(db, &store.layout(), max_upload_jobs).await?;
     Ok(HeartbeatRequest {
         shard_hostname: shard_hostname.to_owned(),
         known_job_ids,

@@ -121,7 +121,7 @@ async fn steps(shard: &Shard, cancel: &CancellationToken) -> Result<Report, Hear
     let marked = mark_uploaded(&txn, shard, &upload).await?;
     let mut running = missed.running;
     running.follow(&upload, &marked.jobs);
-    let applied = shard_store::apply(&txn, response).await?;
+    let applied = shard_store::apply(&txn, &shard.store.layout(), response).await?;
     let removed = shard_store::remove_incorrect_hosts(&txn, &response.incorrect_host_ids).await?;
     let resynced = shard_store::resync_completed_jobs(&txn, &resent_job_ids(response)).await?;
     txn.commit().await.map_err(|source| {
@@ -151,7 +151,8 @@ async fn build_packet(shard: &Shard) -> Result<(HeartbeatRequest, Upload), Heart
     let db = shard.store.connection();
     let known_job_ids = shard_store::known_job_ids(db).await?;
     let known_hosts = shard_store::known_hosts(db).await?;
-    let upload = shard_store::jobs_to_upload(db, shard.max_upload_jobs).await?;
+    let upload =
+        shard_store::jobs_to_upload(db, &shard.store.layout(), shard.max_upload_jobs).await?;
     metrics::packet(known_job_ids.len(), known_hosts.ids.len());
     tracing::debug!(
         known_jobs = known_job_ids.len(),
@@ -192,7 +193,8 @@ async fn mark_uploaded(
     upload: &Upload,
 ) -> Result<Marked, HeartbeatError> {
     let shard_id = shard_store::shard_id_by_hostname(txn, &shard.hostname).await?;
-    Ok(shard_store::mark_uploaded(txn, upload, shard_id).await?)
+    let layout = shard.store.layout();
+    Ok(shard_store::mark_uploaded(txn, &layout, upload, shard_id).await?)
 }
 
 /// §7 step 6 looks at every job the master sent, including those that did
@@ -227,6 +229,7 @@ fn report(
     };
     let mut rejected: Vec<Rejected> = response.rejected.clone();
     rejected.extend(applied.rejected);
+    let suite_keyvals_without_job = applied.suite_keyvals_without_job;
     Report {
         known_jobs: request.known_job_ids.len(),
         known_hosts: request.known_host_ids.len(),
@@ -242,6 +245,7 @@ fn report(
             suite_keyvals: applied.suite_keyvals,
         },
         rejected,
+        suite_keyvals_without_job,
         incorrect_hosts_removed,
         jobs_resynced,
         request_bytes: reply.request_bytes,
@@ -251,7 +255,8 @@ fn report(
     }
 }
 
-/// One info line per heartbeat, and one warning per refused record.
+/// One info line per heartbeat, one warning per refused record, and one
+/// for all the suite keyvals whose job is not on the shard.
 fn log_report(r: &Report) {
     for rejected in &r.rejected {
         tracing::warn!(
@@ -259,6 +264,16 @@ fn log_report(r: &Report) {
             id = rejected.id,
             reason = %rejected.reason,
             "record not applied"
+        );
+    }
+    if !r.suite_keyvals_without_job.is_empty() {
+        let jobs: std::collections::BTreeSet<i32> =
+            r.suite_keyvals_without_job.iter().copied().collect();
+        tracing::warn!(
+            keyvals = r.suite_keyvals_without_job.len(),
+            jobs = ?jobs.iter().take(LOGGED_JOB_IDS).collect::<Vec<_>>(),
+            "suite keyvals not stored: their jobs are not on this shard and \
+             afe_job_keyvals.job_id has a foreign key here"
         );
     }
     if !r.jobs_changed_in_flight.is_empty() {

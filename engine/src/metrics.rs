@@ -127,6 +127,11 @@ pub(crate) fn success(report: &Report, took: Duration) {
     for rejected in &report.rejected {
         counter!(DESERIALIZATION_FAILURES, "kind" => rejected.kind.as_str()).increment(1);
     }
+    if !report.suite_keyvals_without_job.is_empty() {
+        let kind = RecordKind::SuiteKeyval.as_str();
+        counter!(DESERIALIZATION_FAILURES, "kind" => kind)
+            .increment(report.suite_keyvals_without_job.len() as u64);
+    }
     counter!(HEARTBEATS).increment(1);
     histogram!(HEARTBEAT_DURATION).record(took.as_secs_f64());
     let now = SystemTime::now()

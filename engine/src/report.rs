@@ -53,6 +53,11 @@ pub struct Report {
     pub applied: PerKind,
     /// Records refused while parsing or applying, with their ids and why.
     pub rejected: Vec<Rejected>,
+    /// The jobs of suite keyvals the shard cannot store: the job is not
+    /// here and the adopted schema has a foreign key on
+    /// `afe_job_keyvals.job_id` (§9). One entry per keyval; the master
+    /// sends them every heartbeat, so they are summed up in one log line.
+    pub suite_keyvals_without_job: Vec<i32>,
     /// Incorrect hosts that existed here and were removed.
     pub incorrect_hosts_removed: Vec<i32>,
     /// Completed jobs the master resent, unassigned to be uploaded again.
@@ -68,8 +73,13 @@ pub struct Report {
 }
 
 impl Report {
-    /// Records refused of one kind.
+    /// Records refused of one kind (suite keyvals without their job
+    /// included).
     pub fn failed(&self, kind: RecordKind) -> usize {
-        self.rejected.iter().filter(|r| r.kind == kind).count()
+        let listed = self.rejected.iter().filter(|r| r.kind == kind).count();
+        match kind {
+            RecordKind::SuiteKeyval => listed + self.suite_keyvals_without_job.len(),
+            _ => listed,
+        }
     }
 }

@@ -69,14 +69,14 @@ fuzz_target!(|data: &[u8]| {
 
 async fn check(store: &Store, first: &HeartbeatResponse, second: &HeartbeatResponse) {
     let txn = store.connection().begin().await.expect("BEGIN");
-    let report = apply(&txn, first)
+    let report = apply(&txn, &store.layout(), first)
         .await
         .unwrap_or_else(|e| panic!("the first apply failed as a database error: {e}"));
     check_counts(first, &report);
     read_everything(&txn).await;
     check_accepted(&txn, first, &report, true).await;
 
-    let report = apply(&txn, second)
+    let report = apply(&txn, &store.layout(), second)
         .await
         .unwrap_or_else(|e| panic!("the second apply failed as a database error: {e}"));
     check_counts(second, &report);

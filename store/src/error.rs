@@ -25,6 +25,15 @@ pub enum StoreError {
         #[source]
         source: DbErr,
     },
+    /// PostgreSQL does not know the configured time zone.
+    #[error("database_time_zone `{zone}` is not a time zone the database knows: {source}")]
+    TimeZone {
+        /// The zone as configured.
+        zone: String,
+        /// The database's refusal.
+        #[source]
+        source: DbErr,
+    },
     /// Creating or adopting the schema failed.
     #[error("cannot create or adopt the AFE schema: {0}")]
     Migrate(#[source] DbErr),

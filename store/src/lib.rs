@@ -11,6 +11,7 @@ pub mod chunk;
 pub mod convert;
 pub mod entity;
 mod error;
+pub mod layout;
 pub mod migration;
 mod packet;
 mod reconcile;
@@ -22,9 +23,10 @@ pub mod testing;
 
 pub use apply::{ApplyReport, apply};
 pub use error::{StoreError, redact_url};
+pub use layout::Layout;
 pub use packet::{
     KnownHosts, Marked, Missed, Running, Upload, jobs_to_upload, known_hosts, known_job_ids,
     mark_uploaded, release_missed, running_in_marked_jobs, shard_id_by_hostname,
 };
 pub use reconcile::{remove_incorrect_hosts, resync_completed_jobs};
-pub use store::{MigrateReport, Store, begin_write};
+pub use store::{MigrateReport, Store, StoreOptions, begin_write};

@@ -29,6 +29,7 @@ use crate::convert::{hqe_from_row, job_from_row};
 use crate::entity::afe_shards as shards;
 use crate::entity::{afe_host_queue_entries as hqes, afe_hosts as hosts, afe_jobs as jobs};
 use crate::error::{Context, StoreError};
+use crate::layout::Layout;
 
 /// The hosts a packet reports: ids and statuses, in the same order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -129,9 +130,14 @@ fn jobs_with_a_complete_entry() -> sea_orm::sea_query::SelectStatement {
 /// an entry caught half-written ([`half_written`]) is held back
 /// ([`Upload::deferred`]): uploaded now, it would reach the master in a
 /// state the scheduler never meant, and be marked done.
-pub async fn jobs_to_upload(db: &impl ConnectionTrait, limit: u64) -> Result<Upload, StoreError> {
+pub async fn jobs_to_upload(
+    db: &impl ConnectionTrait,
+    layout: &Layout,
+    limit: u64,
+) -> Result<Upload, StoreError> {
     let finished = jobs_with_a_complete_entry();
-    let candidates: Vec<Job> = jobs::Entity::find()
+    let candidates: Vec<Job> = layout
+        .select(jobs::Entity)
         .filter(jobs::Column::ShardId.is_null())
         .filter(jobs::Column::Id.in_subquery(finished))
         .order_by_asc(jobs::Column::Id)
@@ -143,7 +149,7 @@ pub async fn jobs_to_upload(db: &impl ConnectionTrait, limit: u64) -> Result<Upl
         .map(job_from_row)
         .collect();
     let ids: Vec<i32> = candidates.iter().map(|j| j.id).collect();
-    let entries = entries_of(db, &ids, Lock::None)
+    let entries = entries_of(db, layout, &ids, Lock::None)
         .await
         .context("reading the entries of jobs to upload")?;
     // Entries are read after their jobs, so the check runs on exactly what
@@ -185,12 +191,14 @@ enum Lock {
 /// per chunk of jobs.
 async fn entries_of(
     db: &impl ConnectionTrait,
+    layout: &Layout,
     job_ids: &[i32],
     lock: Lock,
 ) -> Result<Vec<(i32, Hqe)>, sea_orm::DbErr> {
     let mut entries = Vec::new();
     for chunk in chunk::by_params(db.get_database_backend(), 1, job_ids) {
-        let mut select = hqes::Entity::find()
+        let mut select = layout
+            .select(hqes::Entity)
             .filter(hqes::Column::JobId.is_in(chunk.iter().copied()))
             .order_by_asc(hqes::Column::Id);
         if lock == Lock::Exclusive {
@@ -239,6 +247,7 @@ pub async fn shard_id_by_hostname(
 /// and go up again next time, which the master takes idempotently.
 pub async fn mark_uploaded(
     db: &impl ConnectionTrait,
+    layout: &Layout,
     upload: &Upload,
     shard_id: Option<i32>,
 ) -> Result<Marked, StoreError> {
@@ -248,7 +257,7 @@ pub async fn mark_uploaded(
     let uploaded = upload.entries_by_job();
     let ids: Vec<i32> = uploaded.keys().copied().collect();
     let mut now: BTreeMap<i32, Vec<Hqe>> = BTreeMap::new();
-    for (job, hqe) in entries_of(db, &ids, Lock::Exclusive)
+    for (job, hqe) in entries_of(db, layout, &ids, Lock::Exclusive)
         .await
         .context("reading the entries of uploaded jobs")?
     {
@@ -373,13 +382,20 @@ pub async fn release_missed(
                 .context("reading the owners of jobs with running entries")?,
         );
     }
-    let complete: BTreeSet<i32> = entries_of(db, &ids, Lock::None)
-        .await
-        .context("reading the entries of jobs with running entries")?
-        .into_iter()
-        .filter(|(_, hqe)| hqe.complete == Some(true))
-        .map(|(_, hqe)| hqe.id)
-        .collect();
+    let mut complete: BTreeSet<i32> = BTreeSet::new();
+    for chunk in chunk::by_params(backend, 1, &ids) {
+        complete.extend(
+            hqes::Entity::find()
+                .select_only()
+                .column(hqes::Column::Id)
+                .filter(hqes::Column::JobId.is_in(chunk.iter().copied()))
+                .filter(hqes::Column::Complete.eq(true))
+                .into_tuple::<i32>()
+                .all(db)
+                .await
+                .context("reading the entries of jobs with running entries")?,
+        );
+    }
     let mut missed = Missed::default();
     for (job, entries) in running.0 {
         if !assigned.contains(&job) {

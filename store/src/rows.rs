@@ -2,11 +2,10 @@
 //! one record's values for them, in that order. Apply and the bench's floor
 //! share these, so the floor writes exactly the rows apply writes.
 
-use chrono::NaiveDateTime;
-use sea_orm::{DbBackend, Value};
+use sea_orm::Value;
 use shard_model::{AclGroup, Host, Hqe, Job, Label, Shard, User};
 
-use crate::convert::storable;
+use crate::Layout;
 use crate::entity::{
     afe_acl_groups as groups, afe_acl_groups_hosts as group_hosts,
     afe_acl_groups_users as group_users, afe_host_attributes as attributes,
@@ -103,13 +102,9 @@ pub const HOSTS: [hosts::Column; 12] = [
     hosts::Column::LockReason,
 ];
 
-/// A host's row, with the columns its relations decide.
-pub fn host(
-    backend: DbBackend,
-    h: &Host,
-    invalid: Option<bool>,
-    shard_id: Option<i32>,
-) -> Vec<Value> {
+/// A host's row, with the columns its relations decide; `lock_time` as the
+/// adopted column stores it.
+pub fn host(layout: &Layout, h: &Host, invalid: Option<bool>, shard_id: Option<i32>) -> Vec<Value> {
     vec![
         h.id.into(),
         h.hostname.clone().into(),
@@ -118,7 +113,7 @@ pub fn host(
         h.status.clone().into(),
         invalid.into(),
         h.protection.into(),
-        datetime(backend, h.lock_time),
+        layout.datetime("afe_hosts", "lock_time", h.lock_time),
         h.dirty.into(),
         h.leased.into(),
         shard_id.into(),
@@ -167,8 +162,9 @@ pub const JOBS: [jobs::Column; 22] = [
     jobs::Column::RequireSsp,
 ];
 
-/// A job's row, with its shard.
-pub fn job(backend: DbBackend, j: &Job, shard_id: Option<i32>) -> Vec<Value> {
+/// A job's row, with its shard; `created_on` as the adopted column stores
+/// it.
+pub fn job(layout: &Layout, j: &Job, shard_id: Option<i32>) -> Vec<Value> {
     vec![
         j.id.into(),
         j.owner.clone().into(),
@@ -176,7 +172,7 @@ pub fn job(backend: DbBackend, j: &Job, shard_id: Option<i32>) -> Vec<Value> {
         j.priority.into(),
         j.control_file.clone().into(),
         j.control_type.into(),
-        datetime(backend, j.created_on),
+        layout.datetime("afe_jobs", "created_on", j.created_on),
         j.synch_count.into(),
         j.timeout.into(),
         j.run_verify.into(),
@@ -215,9 +211,10 @@ pub const HQES: [hqes::Column; 12] = [
     hqes::Column::FinishedOn,
 ];
 
-/// An entry's row, with the columns its job and relations decide.
+/// An entry's row, with the columns its job and relations decide; times
+/// as the adopted columns store them.
 pub fn hqe(
-    backend: DbBackend,
+    layout: &Layout,
     q: &Hqe,
     job_id: Option<i32>,
     aborted: bool,
@@ -234,8 +231,8 @@ pub fn hqe(
         q.deleted.into(),
         q.execution_subdir.clone().into(),
         aborted.into(),
-        datetime(backend, q.started_on),
-        datetime(backend, q.finished_on),
+        layout.datetime("afe_host_queue_entries", "started_on", q.started_on),
+        layout.datetime("afe_host_queue_entries", "finished_on", q.finished_on),
     ]
 }
 
@@ -246,7 +243,11 @@ pub const KEYVALS: [keyvals::Column; 3] = [
     keyvals::Column::Value,
 ];
 
-/// A datetime as the backend stores it (MySQL without fractions).
-fn datetime(backend: DbBackend, t: Option<NaiveDateTime>) -> Value {
-    Value::ChronoDateTime(storable(backend, t))
+/// An attribute's or keyval's row: (owner, name, value).
+pub fn pair(owner: i32, name: &str, value: &str) -> Vec<Value> {
+    vec![
+        owner.into(),
+        name.to_owned().into(),
+        value.to_owned().into(),
+    ]
 }

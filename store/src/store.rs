@@ -1,19 +1,20 @@
 //! [`Store`]: one pooled connection to the shard database, opened with the
 //! per-backend settings §9 asks for, and counting its statements.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use sea_orm::sqlx::Executor;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
 use crate::error::{StoreError, redact_url};
+use crate::layout::Layout;
 use crate::migration::Migrator;
 use crate::schema::AFE_TABLES;
 
@@ -32,12 +33,32 @@ const LOCK_WAIT: Duration = Duration::from_secs(10);
 /// connections keep sqlx's default cache.
 const STATEMENT_CACHE: usize = 0;
 
-/// The shard database: a connection pool plus a count of the statements
-/// executed through it (tests and the benchmark read the count).
+/// The shard database: a connection pool, the adopted tables as the catalog
+/// describes them, and a count of the statements executed through the pool
+/// (tests and the benchmark read the count).
 #[derive(Debug, Clone)]
 pub struct Store {
     db: DatabaseConnection,
     statements: Arc<AtomicU64>,
+    layout: Arc<RwLock<Arc<Layout>>>,
+}
+
+/// How to open the shard database beyond its URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// The zone naive lab-local times are stored in (the AFE's
+    /// `TIME_ZONE`, e.g. `America/Los_Angeles`). PostgreSQL sessions use
+    /// it, so a `timestamp with time zone` column holds the same instant
+    /// Django would write; `datetime` columns are naive and need none.
+    pub time_zone: String,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            time_zone: "UTC".to_owned(),
+        }
+    }
 }
 
 /// What [`Store::migrate`] found and did.
@@ -51,9 +72,17 @@ pub struct MigrateReport {
 
 impl Store {
     /// Opens a pool on a `sqlite:`, `mysql:` or `postgres:`/`postgresql:`
-    /// URL (§9). SQLite gets foreign keys, WAL and a busy timeout; MySQL
-    /// gets utf8mb4 and strict SQL mode on every connection.
+    /// URL (§9) with the default options (times in UTC).
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Store::connect_with(url, &StoreOptions::default()).await
+    }
+
+    /// Opens a pool on a `sqlite:`, `mysql:` or `postgres:`/`postgresql:`
+    /// URL (§9) and reads the adopted tables from the catalog. SQLite gets
+    /// foreign keys, WAL and a busy timeout; MySQL gets utf8mb4 and strict
+    /// SQL mode on every connection; PostgreSQL the time zone of `options`.
+    pub async fn connect_with(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
+        let connect_options = options;
         let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default();
         let mut options = ConnectOptions::new(url);
         options
@@ -93,7 +122,25 @@ impl Store {
                     });
             }
             "postgres" | "postgresql" => {
-                options.map_sqlx_postgres_opts(|o| o.statement_cache_capacity(STATEMENT_CACHE));
+                let zone = connect_options.time_zone.clone();
+                options
+                    .map_sqlx_postgres_opts(|o| o.statement_cache_capacity(STATEMENT_CACHE))
+                    .map_sqlx_postgres_pool_opts(move |pool| {
+                        let zone = zone.clone();
+                        pool.after_connect(move |conn, _meta| {
+                            let zone = zone.clone();
+                            Box::pin(async move {
+                                // Bound, not spliced: the zone comes from
+                                // the configuration (checked below, as the
+                                // pool would only retry a failure here).
+                                sea_orm::sqlx::query("SELECT set_config('TimeZone', $1, false)")
+                                    .bind(zone)
+                                    .execute(conn)
+                                    .await?;
+                                Ok(())
+                            })
+                        })
+                    });
             }
             _ => {
                 return Err(StoreError::UnsupportedUrl {
@@ -101,18 +148,40 @@ impl Store {
                 });
             }
         }
+        if matches!(scheme, "postgres" | "postgresql") && connect_options.time_zone != "UTC" {
+            check_time_zone(url, &connect_options.time_zone).await?;
+        }
         let mut db = Database::connect(options)
             .await
             .map_err(|source| StoreError::Connect {
                 url: redact_url(url),
                 source,
             })?;
+        let layout = Layout::read(&db).await?;
         let statements = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&statements);
         db.set_metric_callback(move |_info| {
             counter.fetch_add(1, Ordering::Relaxed);
         });
-        Ok(Store { db, statements })
+        Ok(Store {
+            db,
+            statements,
+            layout: Arc::new(RwLock::new(Arc::new(layout))),
+        })
+    }
+
+    /// The adopted tables as the catalog described them at connect (or
+    /// after [`Store::migrate`] created the missing ones).
+    pub fn layout(&self) -> Arc<Layout> {
+        Arc::clone(&self.layout.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Reads the catalog again (after a test or an operator changed the
+    /// schema under a running store).
+    pub async fn refresh_layout(&self) -> Result<Arc<Layout>, StoreError> {
+        let layout = Arc::new(Layout::read(&self.db).await?);
+        *self.layout.write().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&layout);
+        Ok(layout)
     }
 
     /// The pool, for the store's query functions and for tests.
@@ -154,6 +223,9 @@ impl Store {
                 .await
                 .map_err(StoreError::Migrate)?;
         }
+        // What exists now, created or adopted, is what every later read,
+        // write and check follows.
+        self.refresh_layout().await?;
         let (adopted, created) = AFE_TABLES.iter().partition(|t| before.contains(t));
         Ok(MigrateReport { created, adopted })
     }
@@ -170,10 +242,43 @@ impl Store {
     }
 }
 
+/// Sets `zone` on one connection of its own, so that an unknown zone is
+/// reported by name; in the pool's connect hook it would only be retried
+/// until the pool timed out.
+async fn check_time_zone(url: &str, zone: &str) -> Result<(), StoreError> {
+    let mut options = ConnectOptions::new(url);
+    options
+        .sqlx_logging(false)
+        .max_connections(1)
+        .connect_timeout(LOCK_WAIT)
+        .acquire_timeout(LOCK_WAIT);
+    let probe = Database::connect(options)
+        .await
+        .map_err(|source| StoreError::Connect {
+            url: redact_url(url),
+            source,
+        })?;
+    let set = probe
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT set_config('TimeZone', $1, false)",
+            [zone.into()],
+        ))
+        .await;
+    let _ = probe.close().await;
+    set.map(|_| ()).map_err(|source| StoreError::TimeZone {
+        zone: zone.to_owned(),
+        source,
+    })
+}
+
 /// Starts a transaction that will write (a savepoint when `db` is already a
 /// transaction). On SQLite it takes the write lock at once (`BEGIN
 /// IMMEDIATE`): a deferred transaction that reads first and writes later
-/// fails outright if the scheduler wrote in between.
+/// fails outright if the scheduler wrote in between. On PostgreSQL every
+/// constraint is made immediate: a schema whose foreign keys are `DEFERRABLE
+/// INITIALLY DEFERRED` (Django's) would otherwise report a refused record at
+/// COMMIT, after its savepoint, failing every record with it (§9).
 pub async fn begin_write<C>(db: &C) -> Result<DatabaseTransaction, StoreError>
 where
     C: TransactionTrait<Transaction = DatabaseTransaction>,
@@ -182,10 +287,20 @@ where
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..TransactionOptions::default()
     };
-    db.begin_with_options(options)
+    let txn = db
+        .begin_with_options(options)
         .await
         .map_err(|source| StoreError::Database {
             operation: "starting a write transaction",
             source,
-        })
+        })?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared("SET CONSTRAINTS ALL IMMEDIATE")
+            .await
+            .map_err(|source| StoreError::Database {
+                operation: "making constraints immediate",
+                source,
+            })?;
+    }
+    Ok(txn)
 }

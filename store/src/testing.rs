@@ -40,6 +40,57 @@ impl Backend {
     }
 }
 
+/// A shard database as real deployments created it (§9, "Schemas found in
+/// deployments"), from DDL written for these tests from the facts there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adopted {
+    /// MySQL/MariaDB created by Autotest's SQL migrations (production
+    /// shards): latin1, `datetime` without fraction, no foreign key on a
+    /// job's parent or a keyval's job, `UNIQUE(job_id, host_id)` on entries.
+    MySqlAutotest,
+    /// MySQL/MariaDB created by Django: `datetime(6)`, `smallint`
+    /// priorities, NOT NULL without defaults, foreign keys on a job's parent
+    /// and a keyval's job.
+    MySqlDjango,
+    /// PostgreSQL created by Django: `timestamp with time zone`,
+    /// `smallint`, every foreign key `DEFERRABLE INITIALLY DEFERRED`.
+    PostgresDjango,
+}
+
+impl Adopted {
+    /// The server this schema lives on.
+    pub fn backend(self) -> Backend {
+        match self {
+            Adopted::MySqlAutotest | Adopted::MySqlDjango => Backend::MySql,
+            Adopted::PostgresDjango => Backend::Postgres,
+        }
+    }
+
+    /// The statements that create the tables.
+    pub fn ddl(self) -> Vec<String> {
+        let file = match self {
+            Adopted::MySqlAutotest => {
+                include_str!("../tests/fixtures/autotest-afe-schema.mysql.sql")
+            }
+            Adopted::MySqlDjango => include_str!("../tests/fixtures/django-afe-schema.mysql.sql"),
+            Adopted::PostgresDjango => {
+                include_str!("../tests/fixtures/django-afe-schema.postgres.sql")
+            }
+        };
+        file.split(';')
+            .map(|s| {
+                s.lines()
+                    .filter(|l| !l.trim_start().starts_with("--"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    .trim()
+                    .to_owned()
+            })
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+}
+
 /// A fresh database that is dropped (or deleted) when this value drops.
 pub struct TestDb {
     /// The store, connected to the test database.
@@ -68,6 +119,31 @@ impl TestDb {
         let db = TestDb::empty(backend).await?;
         if let Err(e) = db.store.migrate().await {
             panic!("cannot migrate the {backend:?} test database: {e}");
+        }
+        Some(db)
+    }
+
+    /// A fresh database laid out as `schema` (adopted by `migrate`, which
+    /// must leave it as it is), or `None` when its backend is not
+    /// configured here.
+    ///
+    /// # Panics
+    /// As [`TestDb::migrated`], or when the DDL does not load.
+    pub async fn adopted(schema: Adopted) -> Option<TestDb> {
+        let db = TestDb::empty(schema.backend()).await?;
+        let conn = db.store.connection();
+        for statement in schema.ddl() {
+            if let Err(e) = conn.execute_unprepared(&statement).await {
+                panic!("cannot create the {schema:?} schema: {e}\n{statement}");
+            }
+        }
+        match db.store.migrate().await {
+            Ok(report) if report.created.is_empty() => {}
+            Ok(report) => panic!(
+                "migrate created {:?} in the {schema:?} schema",
+                report.created
+            ),
+            Err(e) => panic!("cannot adopt the {schema:?} schema: {e}"),
         }
         Some(db)
     }
@@ -216,6 +292,44 @@ fn unique_name() -> String {
         NEXT.fetch_add(1, Ordering::Relaxed),
         nanos % 1_000_000
     )
+}
+
+/// [`backend_tests!`] for every listed test, and [`adopted_schema_tests!`]
+/// for those after `everywhere:`, so each name is written once: the first
+/// list runs only on the schema we create (on every backend), the second
+/// also on every schema found in deployments (§9).
+#[macro_export]
+macro_rules! every_schema_tests {
+    (ours: [$($ours:ident),* $(,)?], everywhere: [$($all:ident),* $(,)?] $(,)?) => {
+        $crate::backend_tests!($($ours,)* $($all),*);
+        $crate::adopted_schema_tests!($($all),*);
+    };
+}
+
+/// Generates one `#[tokio::test]` per schema found in deployments (§9)
+/// for each listed `async fn name(db: TestDb)`, in modules
+/// `mysql_autotest`, `mysql_django` and `postgres_django`: the tests that
+/// make sense on a schema the client adopted rather than created.
+#[macro_export]
+macro_rules! adopted_schema_tests {
+    ($($name:ident),* $(,)?) => {
+        $crate::adopted_schema_tests!(@schema mysql_autotest, MySqlAutotest, $($name),*);
+        $crate::adopted_schema_tests!(@schema mysql_django, MySqlDjango, $($name),*);
+        $crate::adopted_schema_tests!(@schema postgres_django, PostgresDjango, $($name),*);
+    };
+    (@schema $module:ident, $schema:ident, $($name:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let schema = $crate::testing::Adopted::$schema;
+                    if let Some(db) = $crate::testing::TestDb::adopted(schema).await {
+                        super::$name(db).await;
+                    }
+                }
+            )*
+        }
+    };
 }
 
 /// Generates one `#[tokio::test]` per backend for each listed

@@ -100,7 +100,7 @@ async fn nul_is_rejected_on_postgres_and_stored_elsewhere(db: TestDb) {
     let mut clean = Strings::all(columns as i32 + 1, "clean");
     clean.hqe_host = None;
     let response = response_of(records.iter().chain([&clean]));
-    let report = apply(conn, &response).await.unwrap();
+    let report = apply(conn, &db.store.layout(), &response).await.unwrap();
 
     if conn.get_database_backend() == DbBackend::Postgres {
         // A host and a job per record, and a suite keyval per record.
@@ -420,7 +420,13 @@ fn response_of<'a>(sets: impl Iterator<Item = &'a Strings>) -> HeartbeatResponse
 }
 
 async fn check_round_trip(conn: &DatabaseConnection, sets: &[Strings]) {
-    let report = apply(conn, &response_of(sets.iter())).await.unwrap();
+    let report = apply(
+        conn,
+        &shard_store::Layout::read(conn).await.unwrap(),
+        &response_of(sets.iter()),
+    )
+    .await
+    .unwrap();
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
     check_stored(conn, sets).await;
 }

@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use shard_store::schema::AFE_TABLES;
-use shard_store::testing::{Backend, TestDb};
+use shard_store::testing::{Adopted, Backend, TestDb};
 use shard_store::{Store, StoreError, apply};
 
 shard_store::backend_tests!(migrate_is_idempotent, migrated_schema_enforces_foreign_keys);
@@ -65,8 +65,7 @@ async fn an_autotest_mysql_schema_is_adopted_untouched() {
         return;
     };
     let conn = db.store.connection();
-    let ddl = include_str!("fixtures/autotest-afe-schema.mysql.sql");
-    for statement in ddl.split(';').map(strip_comments).filter(|s| !s.is_empty()) {
+    for statement in Adopted::MySqlAutotest.ddl() {
         conn.execute_unprepared(&statement).await.unwrap();
     }
     let before = show_create_tables(conn).await;
@@ -82,6 +81,7 @@ async fn an_autotest_mysql_schema_is_adopted_untouched() {
 
     let report = apply(
         conn,
+        &db.store.layout(),
         &response(vec![host(2)], vec![job(7)], vec![keyval(1000, "k", "v")]),
     )
     .await
@@ -99,9 +99,13 @@ async fn an_autotest_mysql_schema_is_adopted_untouched() {
     twice.hostqueueentry_set = Some(vec![hqe(80, Some(2)), hqe(81, Some(2))]);
     let mut emoji = job(9);
     emoji.name = Some("rocket 🚀".into());
-    let report = apply(conn, &response(vec![], vec![twice, emoji, job(10)], vec![]))
-        .await
-        .unwrap();
+    let report = apply(
+        conn,
+        &db.store.layout(),
+        &response(vec![], vec![twice, emoji, job(10)], vec![]),
+    )
+    .await
+    .unwrap();
     let rejected: Vec<_> = report.rejected.iter().map(|r| r.id).collect();
     assert_eq!(rejected, [Some(8), Some(9)], "{:?}", report.rejected);
     assert_eq!(job_ids(conn).await, [7, 10]);
@@ -125,15 +129,6 @@ async fn an_unreachable_database_is_a_connect_error_without_the_password() {
         .unwrap_err();
     assert!(matches!(err, StoreError::Connect { .. }), "{err:?}");
     assert!(!err.to_string().contains("hunter2"), "{err}");
-}
-
-fn strip_comments(s: &str) -> String {
-    s.lines()
-        .filter(|l| !l.trim_start().starts_with("--"))
-        .collect::<Vec<_>>()
-        .join("\n")
-        .trim()
-        .to_owned()
 }
 
 async fn show_create_tables(conn: &impl ConnectionTrait) -> Vec<String> {

@@ -9,7 +9,7 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use shard_model::{HeartbeatRequest, HeartbeatResponse, Host};
+use shard_model::{HeartbeatRequest, HeartbeatResponse, Host, Job};
 use shard_store::testing::TestDb;
 use shard_tests::scheduler::{complete_jobs, set_host_status};
 use shard_tests::{Reply, ScriptedMaster};
@@ -28,7 +28,10 @@ backend_tests!(
 fn download() -> HeartbeatResponse {
     response(
         vec![host(1)],
-        vec![job_on(10, 1)],
+        vec![Job {
+            parent_job_id: Some(1000),
+            ..job_on(10, 1)
+        }],
         vec![keyval(1000, "suite", "bvt-inline")],
     )
 }

@@ -191,7 +191,7 @@ async fn fill(db: &TestDb, hosts: Vec<Host>, jobs: Vec<Job>) {
         incorrect_host_ids: vec![],
         rejected: vec![],
     };
-    let report = shard_store::apply(db.store.connection(), &response)
+    let report = shard_store::apply(db.store.connection(), &db.store.layout(), &response)
         .await
         .unwrap();
     assert_eq!(report.rejected, vec![], "the fixture applies");

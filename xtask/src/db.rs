@@ -4,7 +4,6 @@
 use std::any::Any;
 
 use anyhow::{Context, Result, anyhow};
-use sea_orm::DbBackend;
 use shard_store::testing::{Backend, TestDb};
 
 /// The name of a backend as the bench prints it and keys its JSON.
@@ -13,15 +12,6 @@ pub fn name(backend: Backend) -> &'static str {
         Backend::Sqlite => "sqlite",
         Backend::MySql => "mysql",
         Backend::Postgres => "postgres",
-    }
-}
-
-/// The SQL dialect of a backend.
-pub fn dialect(backend: Backend) -> DbBackend {
-    match backend {
-        Backend::Sqlite => DbBackend::Sqlite,
-        Backend::MySql => DbBackend::MySql,
-        Backend::Postgres => DbBackend::Postgres,
     }
 }
 

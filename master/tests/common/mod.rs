@@ -165,7 +165,7 @@ pub async fn seed(db: &TestDb, hosts: Vec<Host>, jobs: Vec<Job>, keyvals: Vec<Jo
         incorrect_host_ids: vec![],
         rejected: vec![],
     };
-    let report = shard_store::apply(db.store.connection(), &records)
+    let report = shard_store::apply(db.store.connection(), &db.store.layout(), &records)
         .await
         .unwrap();
     assert_eq!(report.rejected, vec![], "the test's master data must land");

@@ -119,9 +119,10 @@ pub fn at(s: &str) -> NaiveDateTime {
     crate::parse_datetime(s).unwrap_or_else(|| panic!("not a datetime: {s:?}"))
 }
 
-/// A job of suite 1000, assigned to shard 1, depending on label 1, with
-/// one queued entry (id `id * 10`) on any host of label 1 and one keyval
-/// `suite=bvt`.
+/// A job assigned to shard 1, depending on label 1, with one queued entry
+/// (id `id * 10`) on any host of label 1 and one keyval `suite=bvt`. Like
+/// the real master's jobs (§11) it carries no `parent_job_id`: a test of
+/// suites sets one.
 pub fn job(id: i32) -> Job {
     Job {
         id,
@@ -144,7 +145,7 @@ pub fn job(id: i32) -> Job {
         reboot_before: 1,
         reboot_after: 0,
         require_ssp: None,
-        parent_job_id: Some(1000),
+        parent_job_id: None,
         dependency_labels: Some(vec![label(1)]),
         hostqueueentry_set: Some(vec![hqe(id * 10, None)]),
         jobkeyval_set: Some(vec![keyval(id, "suite", "bvt")]),

@@ -14,12 +14,17 @@ use crate::entity::{
     afe_job_keyvals as keyvals, afe_jobs as jobs, afe_jobs_dependency_labels as job_labels,
     afe_labels as labels, afe_shards as shards, afe_users as users,
 };
+use crate::layout::Layout;
 use crate::rows;
 
 /// Writes everything a plan holds. On error the caller rolls back to the
 /// savepoint it took before.
-pub(crate) async fn execute(db: &impl ConnectionTrait, w: &Writes<'_>) -> Result<(), DbErr> {
-    let b = db.get_database_backend();
+pub(crate) async fn execute(
+    db: &impl ConnectionTrait,
+    layout: &Layout,
+    w: &Writes<'_>,
+) -> Result<(), DbErr> {
+    let b = layout;
     use hosts::Column as H;
     use hqes::Column as Q;
     use jobs::Column as J;
@@ -79,7 +84,7 @@ pub(crate) async fn execute(db: &impl ConnectionTrait, w: &Writes<'_>) -> Result
         attributes::Entity,
         &rows::ATTRIBUTES,
         &w.attributes,
-        |(host, name, value)| pair_row(*host, name, value),
+        |(host, name, value)| rows::pair(*host, name, value),
     )
     .await?;
 
@@ -108,19 +113,10 @@ pub(crate) async fn execute(db: &impl ConnectionTrait, w: &Writes<'_>) -> Result
         keyvals::Entity,
         &rows::KEYVALS,
         &w.keyvals,
-        |(job, key, value)| pair_row(*job, key, value),
+        |(job, key, value)| rows::pair(*job, key, value),
     )
     .await?;
     Ok(())
-}
-
-/// An attribute's or keyval's row: (owner, name, value).
-fn pair_row(owner: i32, name: &str, value: &str) -> Vec<Value> {
-    vec![
-        owner.into(),
-        name.to_owned().into(),
-        value.to_owned().into(),
-    ]
 }
 
 /// Roughly how many bytes a value adds to a statement.

@@ -28,6 +28,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 use shard_model::{HeartbeatResponse, Host, Job, JobKeyval, RecordKind, Rejected};
 
 use crate::error::{StoreError, is_record_error};
+use crate::layout::Layout;
 use crate::store::begin_write;
 
 /// What an apply did.
@@ -41,6 +42,12 @@ pub struct ApplyReport {
     pub suite_keyvals: usize,
     /// Records refused, with their ids and why, in response order.
     pub rejected: Vec<Rejected>,
+    /// The jobs of suite keyvals refused because the job is not on this
+    /// shard and the adopted schema has a foreign key on
+    /// `afe_job_keyvals.job_id` (§9, Django's schemas), one entry per
+    /// keyval in response order. Kept apart from `rejected`: the master
+    /// sends them again every heartbeat, and they are summed up, not listed.
+    pub suite_keyvals_without_job: Vec<i32>,
 }
 
 impl ApplyReport {
@@ -53,6 +60,13 @@ impl ApplyReport {
             RecordKind::IncorrectHostId => 0,
         }
     }
+}
+
+/// Records refused so far, by position in the response.
+#[derive(Default)]
+struct Refused {
+    rejected: Vec<(usize, String)>,
+    without_job: Vec<usize>,
 }
 
 /// One top-level record of a response.
@@ -75,12 +89,17 @@ impl Item<'_> {
 }
 
 /// Applies the hosts, jobs and suite keyvals of a response (§6), in that
-/// order, in one transaction (a savepoint when `db` is a transaction).
+/// order, in one transaction (a savepoint when `db` is a transaction), to
+/// the tables `layout` describes.
 ///
 /// Records the response already rejected while parsing are not repeated in
 /// the report. An `Err` means the database failed (not a record): nothing
 /// of this call is kept.
-pub async fn apply<C>(db: &C, response: &HeartbeatResponse) -> Result<ApplyReport, StoreError>
+pub async fn apply<C>(
+    db: &C,
+    layout: &Layout,
+    response: &HeartbeatResponse,
+) -> Result<ApplyReport, StoreError>
 where
     C: ConnectionTrait + TransactionTrait<Transaction = DatabaseTransaction>,
 {
@@ -92,19 +111,32 @@ where
         .chain(response.suite_keyvals.iter().map(Item::SuiteKeyval))
         .collect();
     let txn = begin_write(db).await?;
-    let mut rejected = Vec::new();
-    apply_batch(&txn, &items, &mut rejected).await?;
+    let mut refused = Refused::default();
+    apply_batch(&txn, layout, &items, &mut refused).await?;
     txn.commit().await.map_err(|source| StoreError::Database {
         operation: "committing the applied records",
         source,
     })?;
     // Isolation may reject records out of order; report them as they came.
+    let Refused {
+        mut rejected,
+        mut without_job,
+    } = refused;
     rejected.sort_by_key(|(i, _)| *i);
+    without_job.sort_unstable();
+    let suite_keyvals_without_job: Vec<i32> = without_job
+        .iter()
+        .filter_map(|&i| match items[i] {
+            Item::SuiteKeyval(kv) => Some(kv.job_id),
+            _ => None,
+        })
+        .collect();
     let mut report = ApplyReport {
         hosts: response.hosts.len(),
         jobs: response.jobs.len(),
-        suite_keyvals: response.suite_keyvals.len(),
+        suite_keyvals: response.suite_keyvals.len() - suite_keyvals_without_job.len(),
         rejected: Vec::with_capacity(rejected.len()),
+        suite_keyvals_without_job,
     };
     for (i, reason) in rejected {
         let r = items[i].reject(reason);
@@ -123,26 +155,33 @@ where
 /// their position in `items`.
 async fn apply_batch(
     txn: &DatabaseTransaction,
+    layout: &Layout,
     items: &[Item<'_>],
-    rejected: &mut Vec<(usize, String)>,
+    refused: &mut Refused,
 ) -> Result<(), StoreError> {
     let indices: Vec<usize> = (0..items.len()).collect();
-    apply_subset(txn, items, &indices, rejected).await
+    apply_subset(txn, layout, items, &indices, refused).await
 }
 
 /// Applies the records at positions `subset` of `items`, isolating any
 /// record whose writes the database refuses.
 fn apply_subset<'a>(
     txn: &'a DatabaseTransaction,
+    layout: &'a Layout,
     items: &'a [Item<'a>],
     subset: &'a [usize],
-    rejected: &'a mut Vec<(usize, String)>,
+    refused: &'a mut Refused,
 ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>> {
     Box::pin(async move {
         let batch: Vec<Item<'_>> = subset.iter().map(|&i| items[i]).collect();
-        let snapshot = snapshot::Snapshot::read(txn, &batch).await?;
-        let plan = plan::plan(&batch, &snapshot);
-        rejected.extend(plan.rejected.iter().map(|(i, r)| (subset[*i], r.clone())));
+        let snapshot = snapshot::Snapshot::read(txn, layout, &batch).await?;
+        let plan = plan::plan(&batch, &snapshot, layout);
+        refused
+            .rejected
+            .extend(plan.rejected.iter().map(|(i, r)| (subset[*i], r.clone())));
+        refused
+            .without_job
+            .extend(plan.without_job.iter().map(|&i| subset[i]));
         if plan.writes.is_empty() {
             return Ok(());
         }
@@ -150,7 +189,7 @@ fn apply_subset<'a>(
             operation: "taking a savepoint",
             source,
         })?;
-        let failure = match execute::execute(&savepoint, &plan.writes).await {
+        let failure = match execute::execute(&savepoint, layout, &plan.writes).await {
             Ok(()) => {
                 return savepoint
                     .commit()
@@ -177,7 +216,7 @@ fn apply_subset<'a>(
         }
         let accepted: Vec<usize> = plan.accepted.iter().map(|&i| subset[i]).collect();
         if let [only] = accepted[..] {
-            rejected.push((only, failure.to_string()));
+            refused.rejected.push((only, failure.to_string()));
             return Ok(());
         }
         drop(plan);
@@ -187,7 +226,7 @@ fn apply_subset<'a>(
             error = %failure,
             "a batch failed in the database; isolating the record at fault"
         );
-        apply_subset(txn, items, first, rejected).await?;
-        apply_subset(txn, items, second, rejected).await
+        apply_subset(txn, layout, items, first, refused).await?;
+        apply_subset(txn, layout, items, second, refused).await
     })
 }

@@ -19,7 +19,8 @@ use super::Item;
 use super::journal::Journal;
 use super::snapshot::{HostCols, HqeCols, Snapshot};
 use super::validate;
-use crate::schema::{EMAIL_LIST, LABEL_NAME, NAME, SHORT_NAME, VALUE};
+use crate::layout::Layout;
+use crate::rows;
 
 /// A row of a table that is either already in the database or planned for
 /// insertion by a record of this batch.
@@ -68,8 +69,12 @@ type Pairs<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
 
 /// The rows a batch touches, as they will be after the records applied so
 /// far. Every map is a [`Journal`], so one record's changes can be undone.
-#[derive(Default)]
-struct State<'a> {
+struct State<'a, 's> {
+    /// The adopted tables: what fits, and which foreign keys exist.
+    layout: &'s Layout,
+    /// Jobs outside the batch that exist, for the foreign keys on a job's
+    /// parent and a suite keyval's job.
+    referenced_jobs: &'s HashSet<i32>,
     shards: Journal<i32, Slot<'a, Shard>>,
     labels: Journal<i32, Slot<'a, Label>>,
     label_names: Journal<String, i32>,
@@ -130,9 +135,11 @@ struct Mark {
     keyvals: usize,
 }
 
-impl<'a> State<'a> {
-    fn from_snapshot(s: &Snapshot) -> Self {
+impl<'a, 's> State<'a, 's> {
+    fn from_snapshot(s: &'s Snapshot, layout: &'s Layout) -> Self {
         State {
+            layout,
+            referenced_jobs: &s.referenced_jobs,
             shards: s.shards.iter().map(|&id| (id, Slot::Existing)).collect(),
             labels: s.labels.keys().map(|&id| (id, Slot::Existing)).collect(),
             label_names: s
@@ -269,12 +276,14 @@ fn pairs<'a>(
 type Reason = String;
 
 // The rules of §6, one function per record type. Each mutates the state as
-// the original's `deserialize` would mutate the database.
-impl<'a> State<'a> {
+// the original's `deserialize` would mutate the database. A row to insert
+// is checked against the adopted columns first, as the database would.
+impl<'a> State<'a, '_> {
     fn shard(&mut self, s: &'a Shard) -> Result<(), Reason> {
         if !self.shards.contains(&s.id) {
             validate::id("afe_shards", s.id)?;
-            validate::varchar("afe_shards.hostname", Some(&s.hostname), NAME)?;
+            self.layout
+                .check_insert("afe_shards", &rows::SHARDS, &rows::shard(s))?;
             self.shards.insert(s.id, Slot::New(s));
         }
         Ok(())
@@ -285,8 +294,8 @@ impl<'a> State<'a> {
             return Ok(());
         }
         validate::id("afe_labels", l.id)?;
-        validate::varchar("afe_labels.name", l.name.as_deref(), LABEL_NAME)?;
-        validate::varchar("afe_labels.kernel_config", l.kernel_config.as_deref(), NAME)?;
+        self.layout
+            .check_insert("afe_labels", &rows::LABELS, &rows::label(l))?;
         if let Some(name) = &l.name {
             if let Some(&other) = self.label_names.get(name) {
                 return Err(format!(
@@ -309,7 +318,8 @@ impl<'a> State<'a> {
             return Ok(());
         }
         validate::id("afe_users", u.id)?;
-        validate::varchar("afe_users.login", u.login.as_deref(), NAME)?;
+        self.layout
+            .check_insert("afe_users", &rows::USERS, &rows::user(u))?;
         if let Some(login) = &u.login
             && let Some(&other) = self.logins.get(login)
         {
@@ -341,8 +351,8 @@ impl<'a> State<'a> {
     fn group(&mut self, g: &'a AclGroup) -> Result<(), Reason> {
         if !self.groups.contains(&g.id) {
             validate::id("afe_acl_groups", g.id)?;
-            validate::varchar("afe_acl_groups.name", g.name.as_deref(), NAME)?;
-            validate::varchar("afe_acl_groups.description", g.description.as_deref(), NAME)?;
+            self.layout
+                .check_insert("afe_acl_groups", &rows::GROUPS, &rows::group(g))?;
             self.groups.insert(g.id, Slot::New(g));
         }
         for u in g.users.iter().flatten() {
@@ -360,9 +370,9 @@ impl<'a> State<'a> {
             },
             None => {
                 validate::id("afe_hosts", h.id)?;
-                validate::varchar("afe_hosts.hostname", h.hostname.as_deref(), NAME)?;
-                validate::varchar("afe_hosts.status", h.status.as_deref(), NAME)?;
-                validate::text("afe_hosts.lock_reason", h.lock_reason.as_deref())?;
+                let shard_id = h.shard.as_set().map(|s| s.id);
+                let row = rows::host(self.layout, h, h.invalid, shard_id);
+                self.layout.check_insert("afe_hosts", &rows::HOSTS, &row)?;
                 HostState {
                     new: Some(h),
                     invalid: h.invalid,
@@ -386,12 +396,9 @@ impl<'a> State<'a> {
         if let Some(attributes) = &h.hostattribute_set {
             let mut set: Pairs<'a> = Vec::with_capacity(attributes.len());
             for a in attributes {
-                validate::varchar(
-                    "afe_host_attributes.attribute",
-                    Some(&a.attribute),
-                    SHORT_NAME,
-                )?;
-                validate::varchar("afe_host_attributes.value", Some(&a.value), VALUE)?;
+                let row = rows::pair(h.id, &a.attribute, &a.value);
+                self.layout
+                    .check_insert("afe_host_attributes", &rows::ATTRIBUTES, &row)?;
                 upsert(&mut set, &a.attribute, &a.value);
             }
             self.attributes.insert(h.id, set);
@@ -408,10 +415,20 @@ impl<'a> State<'a> {
             Some(&existing) => existing,
             None => {
                 validate::id("afe_jobs", j.id)?;
-                validate::varchar("afe_jobs.owner", j.owner.as_deref(), NAME)?;
-                validate::varchar("afe_jobs.name", j.name.as_deref(), NAME)?;
-                validate::text("afe_jobs.control_file", j.control_file.as_deref())?;
-                validate::varchar("afe_jobs.email_list", Some(&j.email_list), EMAIL_LIST)?;
+                let shard_id = j.shard.as_set().map(|s| s.id);
+                let row = rows::job(self.layout, j, shard_id);
+                self.layout.check_insert("afe_jobs", &rows::JOBS, &row)?;
+                if let Some(parent) = j.parent_job_id
+                    && parent != j.id
+                    && self.layout.has_foreign_key("afe_jobs", "parent_job_id")
+                    && !self.has_job(parent)
+                {
+                    return Err(format!(
+                        "job {}'s parent job {parent} is not on this shard, and \
+                         `afe_jobs.parent_job_id` has a foreign key here",
+                        j.id
+                    ));
+                }
                 JobState {
                     new: Some(j),
                     shard_id: None,
@@ -437,7 +454,7 @@ impl<'a> State<'a> {
         if let Some(keyvals) = &j.jobkeyval_set {
             let mut set: Pairs<'a> = Vec::with_capacity(keyvals.len());
             for kv in keyvals {
-                validate_keyval(kv)?;
+                self.check_keyval(j.id, kv)?;
                 upsert(&mut set, &kv.key, &kv.value);
             }
             self.keyvals.insert(j.id, set);
@@ -456,9 +473,10 @@ impl<'a> State<'a> {
             },
             None => {
                 validate::id("afe_host_queue_entries", q.id)?;
-                validate::varchar("afe_host_queue_entries.status", q.status.as_deref(), NAME)?;
-                let subdir = Some(q.execution_subdir.as_str());
-                validate::varchar("afe_host_queue_entries.execution_subdir", subdir, NAME)?;
+                let meta_host = q.meta_host.as_set().map(|l| l.id);
+                let row = rows::hqe(self.layout, q, Some(job_id), q.aborted, meta_host);
+                self.layout
+                    .check_insert("afe_host_queue_entries", &rows::HQES, &row)?;
                 if let Some(host) = q.host_id
                     && !self.hosts.contains(&host)
                 {
@@ -489,7 +507,7 @@ impl<'a> State<'a> {
 
     /// A suite keyval is upserted by (`job_id`, `key`); nothing is deleted.
     fn suite_keyval(&mut self, kv: &'a JobKeyval) -> Result<(), Reason> {
-        validate_keyval(kv)?;
+        self.check_keyval(kv.job_id, kv)?;
         let mut set = self.keyvals.get(&kv.job_id).cloned().unwrap_or_default();
         upsert(&mut set, &kv.key, &kv.value);
         self.keyvals.insert(kv.job_id, set);
@@ -497,9 +515,24 @@ impl<'a> State<'a> {
     }
 }
 
-fn validate_keyval(kv: &JobKeyval) -> Result<(), Reason> {
-    validate::varchar("afe_job_keyvals.key", Some(&kv.key), SHORT_NAME)?;
-    validate::varchar("afe_job_keyvals.value", Some(&kv.value), VALUE)
+impl State<'_, '_> {
+    fn check_keyval(&self, job_id: i32, kv: &JobKeyval) -> Result<(), Reason> {
+        let row = rows::pair(job_id, &kv.key, &kv.value);
+        self.layout
+            .check_insert("afe_job_keyvals", &rows::KEYVALS, &row)
+    }
+
+    /// Whether job `id` is on the shard, or planned by this batch.
+    fn has_job(&self, id: i32) -> bool {
+        self.jobs.contains(&id) || self.referenced_jobs.contains(&id)
+    }
+
+    /// Whether a suite keyval cannot be stored because its job is not on
+    /// the shard and a foreign key on `afe_job_keyvals.job_id` says it
+    /// must be (Django's schemas, §9).
+    fn keyval_without_job(&self, kv: &JobKeyval) -> bool {
+        self.layout.has_foreign_key("afe_job_keyvals", "job_id") && !self.has_job(kv.job_id)
+    }
 }
 
 fn add_link(links: &mut Journal<(i32, i32), Link>, pair: (i32, i32)) {
@@ -641,21 +674,29 @@ pub(crate) struct Plan<'a> {
     pub accepted: Vec<usize>,
     /// Indices of the records refused by planning, with why.
     pub rejected: Vec<(usize, Reason)>,
+    /// Indices of the suite keyvals refused because their job is not on
+    /// the shard (kept apart: the master sends them every heartbeat).
+    pub without_job: Vec<usize>,
     /// What the accepted records write.
     pub writes: Writes<'a>,
 }
 
 /// Applies `items` in order to the snapshot in memory and derives the
 /// writes.
-pub(crate) fn plan<'a>(items: &[Item<'a>], snapshot: &Snapshot) -> Plan<'a> {
-    let mut state = State::from_snapshot(snapshot);
+pub(crate) fn plan<'a>(items: &[Item<'a>], snapshot: &Snapshot, layout: &Layout) -> Plan<'a> {
+    let mut state = State::from_snapshot(snapshot, layout);
     let mut accepted = Vec::with_capacity(items.len());
     let mut rejected = Vec::new();
+    let mut without_job = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let mark = state.mark();
         let outcome = match *item {
             Item::Host(h) => state.host(h),
             Item::Job(j) => state.job(j),
+            Item::SuiteKeyval(kv) if state.keyval_without_job(kv) => {
+                without_job.push(i);
+                continue;
+            }
             Item::SuiteKeyval(kv) => state.suite_keyval(kv),
         };
         match outcome {
@@ -672,12 +713,13 @@ pub(crate) fn plan<'a>(items: &[Item<'a>], snapshot: &Snapshot) -> Plan<'a> {
     Plan {
         accepted,
         rejected,
+        without_job,
         writes: diff(&state, snapshot),
     }
 }
 
 /// The writes that turn the snapshot into the state.
-fn diff<'a>(state: &State<'a>, snap: &Snapshot) -> Writes<'a> {
+fn diff<'a>(state: &State<'a, '_>, snap: &Snapshot) -> Writes<'a> {
     let mut w = Writes::default();
     for (_, slot) in state.shards.iter() {
         if let Slot::New(s) = slot {

@@ -20,6 +20,7 @@ use crate::entity::{
     afe_labels as labels, afe_shards as shards, afe_users as users,
 };
 use crate::error::{Context, StoreError};
+use crate::layout::Layout;
 
 /// The planned-on columns of an existing host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +62,10 @@ pub(crate) struct Snapshot {
     pub hqes: HashMap<i32, HqeCols>,
     /// job → [(key, value)] in id order.
     pub keyvals: HashMap<i32, Vec<(String, String)>>,
+    /// Jobs that exist among those a foreign key makes a record need (a
+    /// job's parent, a suite keyval's job); read only when the adopted
+    /// schema has such keys.
+    pub referenced_jobs: HashSet<i32>,
 }
 
 /// Every key the records mention, per table.
@@ -81,6 +86,8 @@ struct Wanted<'a> {
     hqes: BTreeSet<i32>,
     /// Jobs whose keyvals are replaced or upserted.
     keyval_jobs: BTreeSet<i32>,
+    /// Parents of jobs and jobs of suite keyvals.
+    referenced_jobs: BTreeSet<i32>,
 }
 
 impl<'a> Wanted<'a> {
@@ -126,9 +133,11 @@ impl<'a> Wanted<'a> {
                     if let Some(s) = j.shard.as_set() {
                         w.shards.insert(s.id);
                     }
+                    w.referenced_jobs.extend(j.parent_job_id);
                 }
                 Item::SuiteKeyval(kv) => {
                     w.keyval_jobs.insert(kv.job_id);
+                    w.referenced_jobs.insert(kv.job_id);
                 }
             }
         }
@@ -145,15 +154,29 @@ impl Snapshot {
     /// Reads the existing rows that `items` touch.
     pub(crate) async fn read(
         db: &impl ConnectionTrait,
+        layout: &Layout,
         items: &[Item<'_>],
     ) -> Result<Snapshot, StoreError> {
         let mut w = Wanted::of(items);
+        if !layout.has_foreign_key("afe_jobs", "parent_job_id")
+            && !layout.has_foreign_key("afe_job_keyvals", "job_id")
+        {
+            w.referenced_jobs.clear();
+        }
         if db.get_database_backend() == DbBackend::Postgres {
             // PostgreSQL text cannot hold a NUL, nor can a parameter carry
             // one: no row has such a name, and asking would fail the whole
             // read. The record fails when written and is isolated there.
             w.label_names.retain(|name| !name.contains('\0'));
             w.logins.retain(|login| !login.contains('\0'));
+        }
+        // Likewise a name a latin1 column cannot hold: no row has it, and
+        // MySQL refuses to compare it with the column.
+        if let Some(c) = layout.column("afe_labels", "name") {
+            w.label_names.retain(|name| c.can_hold(name));
+        }
+        if let Some(c) = layout.column("afe_users", "login") {
+            w.logins.retain(|login| c.can_hold(login));
         }
         let shards = select_in::<shards::Entity, i32, _>(
             db,
@@ -283,7 +306,15 @@ impl Snapshot {
             ],
         )
         .await?;
+        let referenced_jobs = select_in::<jobs::Entity, i32, _>(
+            db,
+            &w.referenced_jobs,
+            jobs::Column::Id,
+            [jobs::Column::Id],
+        )
+        .await?;
         Ok(Snapshot {
+            referenced_jobs: referenced_jobs.into_iter().collect(),
             shards: shards.into_iter().collect(),
             labels: labels_by_id.into_iter().collect(),
             users: users_by_id.into_iter().collect(),

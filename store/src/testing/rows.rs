@@ -4,8 +4,9 @@
 
 use std::fmt::Display;
 
-use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Select};
 
+use crate::Layout;
 use crate::entity::prelude::*;
 use crate::entity::{afe_host_queue_entries, afe_hosts, afe_jobs};
 
@@ -14,30 +15,37 @@ fn or_fail<T, E: Display>(result: Result<T, E>, what: &str) -> T {
     result.unwrap_or_else(|e| panic!("reading {what}: {e}"))
 }
 
+/// `SELECT` of every column of `entity`, read as the entity's types
+/// whatever the adopted columns are (the catalog is read each time: a test
+/// may have changed the schema).
+pub async fn find<E: EntityTrait>(db: &impl ConnectionTrait, entity: E) -> Select<E> {
+    or_fail(Layout::read(db).await, "the schema").select(entity)
+}
+
 /// Host `id`'s row.
 pub async fn host_row(db: &impl ConnectionTrait, id: i32) -> afe_hosts::Model {
-    or_fail(Hosts::find_by_id(id).one(db).await, "a host row")
-        .unwrap_or_else(|| panic!("no host row {id}"))
+    let select = find(db, Hosts).await.filter(afe_hosts::Column::Id.eq(id));
+    or_fail(select.one(db).await, "a host row").unwrap_or_else(|| panic!("no host row {id}"))
 }
 
 /// Job `id`'s row.
 pub async fn job_row(db: &impl ConnectionTrait, id: i32) -> afe_jobs::Model {
-    or_fail(Jobs::find_by_id(id).one(db).await, "a job row")
-        .unwrap_or_else(|| panic!("no job row {id}"))
+    let select = find(db, Jobs).await.filter(afe_jobs::Column::Id.eq(id));
+    or_fail(select.one(db).await, "a job row").unwrap_or_else(|| panic!("no job row {id}"))
 }
 
 /// Entry `id`'s row.
 pub async fn hqe_row(db: &impl ConnectionTrait, id: i32) -> afe_host_queue_entries::Model {
-    or_fail(
-        HostQueueEntries::find_by_id(id).one(db).await,
-        "an entry row",
-    )
-    .unwrap_or_else(|| panic!("no entry row {id}"))
+    let select = find(db, HostQueueEntries)
+        .await
+        .filter(afe_host_queue_entries::Column::Id.eq(id));
+    or_fail(select.one(db).await, "an entry row").unwrap_or_else(|| panic!("no entry row {id}"))
 }
 
 /// Every job id, ascending.
 pub async fn job_ids(db: &impl ConnectionTrait) -> Vec<i32> {
-    let rows = Jobs::find()
+    let rows = find(db, Jobs)
+        .await
         .order_by_asc(afe_jobs::Column::Id)
         .all(db)
         .await;

@@ -5,7 +5,7 @@
 
 #![allow(dead_code)]
 
-use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder};
+use sea_orm::{ConnectionTrait, QueryOrder};
 use shard_store::entity::prelude::*;
 use shard_store::entity::{
     afe_host_attributes, afe_host_queue_entries, afe_hosts, afe_job_keyvals,
@@ -21,7 +21,8 @@ pub use shard_model::testing::records::*;
 pub use shard_store::testing::rows::*;
 
 pub async fn hosts(db: &impl ConnectionTrait) -> Vec<afe_hosts::Model> {
-    Hosts::find()
+    find(db, Hosts)
+        .await
         .order_by_asc(afe_hosts::Column::Id)
         .all(db)
         .await
@@ -29,7 +30,8 @@ pub async fn hosts(db: &impl ConnectionTrait) -> Vec<afe_hosts::Model> {
 }
 
 pub async fn hqes(db: &impl ConnectionTrait) -> Vec<afe_host_queue_entries::Model> {
-    HostQueueEntries::find()
+    find(db, HostQueueEntries)
+        .await
         .order_by_asc(afe_host_queue_entries::Column::Id)
         .all(db)
         .await
@@ -37,7 +39,8 @@ pub async fn hqes(db: &impl ConnectionTrait) -> Vec<afe_host_queue_entries::Mode
 }
 
 pub async fn labels(db: &impl ConnectionTrait) -> Vec<afe_labels::Model> {
-    Labels::find()
+    find(db, Labels)
+        .await
         .order_by_asc(afe_labels::Column::Id)
         .all(db)
         .await
@@ -45,7 +48,8 @@ pub async fn labels(db: &impl ConnectionTrait) -> Vec<afe_labels::Model> {
 }
 
 pub async fn users(db: &impl ConnectionTrait) -> Vec<(i32, Option<String>)> {
-    Users::find()
+    find(db, Users)
+        .await
         .order_by_asc(afe_users::Column::Id)
         .all(db)
         .await
@@ -57,7 +61,8 @@ pub async fn users(db: &impl ConnectionTrait) -> Vec<(i32, Option<String>)> {
 
 /// (job, label) pairs.
 pub async fn job_labels(db: &impl ConnectionTrait) -> Vec<(i32, i32)> {
-    let mut v: Vec<_> = JobsDependencyLabels::find()
+    let mut v: Vec<_> = find(db, JobsDependencyLabels)
+        .await
         .all(db)
         .await
         .unwrap()
@@ -70,7 +75,8 @@ pub async fn job_labels(db: &impl ConnectionTrait) -> Vec<(i32, i32)> {
 
 /// (host, attribute, value) in row order.
 pub async fn attributes(db: &impl ConnectionTrait) -> Vec<(i32, String, String)> {
-    HostAttributes::find()
+    find(db, HostAttributes)
+        .await
         .order_by_asc(afe_host_attributes::Column::Id)
         .all(db)
         .await
@@ -82,7 +88,8 @@ pub async fn attributes(db: &impl ConnectionTrait) -> Vec<(i32, String, String)>
 
 /// (job, key, value) in row order.
 pub async fn keyvals(db: &impl ConnectionTrait) -> Vec<(i32, String, String)> {
-    JobKeyvals::find()
+    find(db, JobKeyvals)
+        .await
         .order_by_asc(afe_job_keyvals::Column::Id)
         .all(db)
         .await

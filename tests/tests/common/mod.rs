@@ -152,7 +152,7 @@ pub async fn migrate(db: &TestDb) {
 /// Writes `response` as the client would apply it, checking that every
 /// record landed.
 pub async fn fill(db: &TestDb, response: &HeartbeatResponse) {
-    let report = shard_store::apply(db.store.connection(), response)
+    let report = shard_store::apply(db.store.connection(), &db.store.layout(), response)
         .await
         .unwrap();
     assert_eq!(report.rejected, vec![], "setup records refused");

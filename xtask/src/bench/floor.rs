@@ -19,7 +19,7 @@ use std::hash::Hash;
 
 use anyhow::{Context, Result};
 use sea_orm::sea_query::{DynIden, Expr, IntoIden, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Value};
 use shard_model::{HeartbeatResponse, Label, ToOne};
 use shard_store::entity::{
     afe_acl_groups as groups, afe_acl_groups_hosts as group_hosts,
@@ -28,7 +28,7 @@ use shard_store::entity::{
     afe_job_keyvals as keyvals, afe_jobs as jobs, afe_jobs_dependency_labels as job_labels,
     afe_labels as labels, afe_shards as shards, afe_users as users,
 };
-use shard_store::{begin_write, chunk, rows};
+use shard_store::{Layout, begin_write, chunk, rows};
 
 /// The rows of one table, as bind values in the order of its columns.
 pub struct Table {
@@ -82,9 +82,9 @@ impl<K: Hash + Eq> Distinct<K> {
 }
 
 impl Rows {
-    /// The rows `response` writes into an empty database on `backend`
-    /// (datetimes are stored as that backend stores them).
-    pub fn from_response(response: &HeartbeatResponse, backend: DbBackend) -> Rows {
+    /// The rows `response` writes into an empty database laid out as
+    /// `layout` (datetimes are stored as its columns store them).
+    pub fn from_response(response: &HeartbeatResponse, layout: &Layout) -> Rows {
         let mut shard_rows = Distinct::new();
         let mut label_rows = Distinct::new();
         let mut user_rows = Distinct::new();
@@ -115,7 +115,7 @@ impl Rows {
 
         for h in &response.hosts {
             let shard_id = add_shard(&h.shard);
-            host_rows.add(h.id, || rows::host(backend, h, h.invalid, shard_id));
+            host_rows.add(h.id, || rows::host(layout, h, h.invalid, shard_id));
             for l in h.labels.iter().flatten() {
                 add_label(l);
                 host_label_rows.add((h.id, l.id), || vec![h.id.into(), l.id.into()]);
@@ -136,7 +136,7 @@ impl Rows {
         }
         for j in &response.jobs {
             let shard_id = add_shard(&j.shard);
-            job_rows.add(j.id, || rows::job(backend, j, shard_id));
+            job_rows.add(j.id, || rows::job(layout, j, shard_id));
             for l in j.dependency_labels.iter().flatten() {
                 add_label(l);
                 job_label_rows.add((j.id, l.id), || vec![j.id.into(), l.id.into()]);
@@ -147,7 +147,7 @@ impl Rows {
                     l.id
                 });
                 hqe_rows.add(q.id, || {
-                    rows::hqe(backend, q, Some(j.id), q.aborted, meta_host)
+                    rows::hqe(layout, q, Some(j.id), q.aborted, meta_host)
                 });
             }
             for kv in j.jobkeyval_set.iter().flatten() {

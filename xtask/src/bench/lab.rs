@@ -151,7 +151,8 @@ pub async fn generate(jobs: u32) -> Result<Response> {
         response.jobs.len()
     );
     let bytes = serde_json::to_vec(&response).context("serializing the response")?;
-    let table_rows = Rows::from_response(&response, DbBackend::Sqlite).counts();
+    let table_rows =
+        Rows::from_response(&response, &shard_store::Layout::none(DbBackend::Sqlite)).counts();
     Ok(Response {
         jobs,
         hosts: response.hosts.len(),

@@ -76,10 +76,11 @@ pub async fn run(backend: Backend, inputs: &Inputs, check: bool) -> Result<Sampl
         Ok::<_, anyhow::Error>((apply, reapply))
     }
     .await;
+    let layout = target.store.layout();
     db::discard(target).await?;
     (sample.apply, sample.reapply) = applied?;
 
-    let rows = Rows::from_response(&response, db::dialect(backend));
+    let rows = Rows::from_response(&response, &layout);
     drop(response);
     let target = db::fresh(backend).await?;
     let floor = timed(
@@ -125,7 +126,7 @@ async fn timed<T>(store: &Store, phase: impl Future<Output = Result<T>>) -> Resu
 /// has none, so one means the numbers would not be comparable).
 async fn apply(store: &Store, response: &HeartbeatResponse) -> Result<Timed> {
     let (timed, report) = timed(store, async {
-        shard_store::apply(store.connection(), response)
+        shard_store::apply(store.connection(), &store.layout(), response)
             .await
             .context("applying the response")
     })
@@ -179,7 +180,7 @@ async fn packet(backend: Backend, hosts: u32, known: u32) -> Result<Timed> {
             .await
             .with_context(|| format!("filling a database with {known} known jobs"))?;
         drop(fill);
-        let (timed, packet) = timed(&target.store, build_packet(target.store.connection())).await?;
+        let (timed, packet) = timed(&target.store, build_packet(&target.store)).await?;
         ensure!(
             packet == (known as usize, hosts as usize, UPLOAD_JOBS as usize),
             "the packet holds (known jobs, hosts, uploads) {packet:?}, expected \
@@ -194,14 +195,15 @@ async fn packet(backend: Backend, hosts: u32, known: u32) -> Result<Timed> {
 
 /// The engine's packet build (§7 step 1): known jobs, known hosts and jobs
 /// to upload with their entries. Returns how many of each it found.
-async fn build_packet(db: &DatabaseConnection) -> Result<(usize, usize, usize)> {
+async fn build_packet(store: &Store) -> Result<(usize, usize, usize)> {
+    let db = store.connection();
     let known = shard_store::known_job_ids(db)
         .await
         .context("reading known job ids")?;
     let hosts = shard_store::known_hosts(db)
         .await
         .context("reading known hosts")?;
-    let upload = shard_store::jobs_to_upload(db, u64::from(UPLOAD_JOBS))
+    let upload = shard_store::jobs_to_upload(db, &store.layout(), u64::from(UPLOAD_JOBS))
         .await
         .context("reading jobs to upload")?;
     ensure!(

@@ -91,13 +91,13 @@ pub async fn profile(backend: Backend, lab: &Response) -> Result<Profile> {
     let conn = recording(target.store.connection(), &log);
     let phases = async {
         let apply = breakdown(&log, async {
-            shard_store::apply(&conn, &response)
+            shard_store::apply(&conn, &target.store.layout(), &response)
                 .await
                 .context("applying the lab")
         })
         .await?;
         let reapply = breakdown(&log, async {
-            shard_store::apply(&conn, &response)
+            shard_store::apply(&conn, &target.store.layout(), &response)
                 .await
                 .context("re-applying the lab")
         })
@@ -109,10 +109,11 @@ pub async fn profile(backend: Backend, lab: &Response) -> Result<Profile> {
         Ok((apply.0, reapply.0))
     }
     .await;
+    let layout = target.store.layout();
     db::discard(target).await?;
     let (apply, reapply) = phases?;
 
-    let rows = Rows::from_response(&response, db::dialect(backend));
+    let rows = Rows::from_response(&response, &layout);
     drop(response);
     let target = db::fresh(backend).await?;
     let conn = recording(target.store.connection(), &log);

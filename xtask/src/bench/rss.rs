@@ -125,7 +125,7 @@ pub fn probe(file: PathBuf, url: String) -> Result<()> {
         let parse_peak = status_bytes("VmHWM")?;
         reset &= reset_peak();
         let parsed = status_bytes("VmRSS")?;
-        let report = shard_store::apply(store.connection(), &response)
+        let report = shard_store::apply(store.connection(), &store.layout(), &response)
             .await
             .context("applying the response")?;
         let apply_peak = status_bytes("VmHWM")?;
