@@ -60,6 +60,12 @@ pub enum Command {
     },
     /// Create or upgrade the shard database schema.
     Migrate,
+    /// Print the afe_ tables as the database's catalog describes them (the column types the client reads, writes and checks by); read-only.
+    Schema {
+        /// Print the description as JSON, for machines.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// One optional flag per configuration key of §10 (plus `rpc_ca_file`).
@@ -83,6 +89,10 @@ pub struct Settings {
     #[arg(long, global = true, value_name = "URL")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+    /// The time zone naive lab times are stored in, the AFE's TIME_ZONE; PostgreSQL sessions use it (default UTC).
+    #[arg(long, global = true, value_name = "ZONE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_time_zone: Option<String>,
     /// Seconds between two heartbeats, ±10 % jitter; may be fractional (default 60).
     #[arg(
         long,
@@ -243,6 +253,7 @@ mod tests {
             "--lifetime-hours=7",
             "--metrics-addr=127.0.0.1:1",
             "--rpc-ca-file=ca.pem",
+            "--database-time-zone=America/Los_Angeles",
         ]);
         assert_eq!(
             serde_json::to_value(&cli.settings).unwrap(),
@@ -250,6 +261,7 @@ mod tests {
                 "global_afe_hostname": "afe",
                 "shard_hostname": "s1",
                 "database_url": "sqlite://x.db",
+                "database_time_zone": "America/Los_Angeles",
                 "heartbeat_pause_sec": 1.0,
                 "rpc_path": "/rpc/",
                 "rpc_user": "u",

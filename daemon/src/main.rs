@@ -8,6 +8,7 @@ mod config;
 mod health;
 mod logging;
 mod run;
+mod schema;
 mod serve;
 mod status;
 
@@ -18,7 +19,7 @@ use anyhow::Context;
 use clap::Parser;
 use shard_engine::{Carried, Shard};
 use shard_rpc::{AfeClient, FailureKind};
-use shard_store::Store;
+use shard_store::{Store, StoreOptions};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{Cli, Command};
@@ -75,6 +76,17 @@ async fn dispatch(cli: Cli, config: Config, client: AfeClient) -> anyhow::Result
     for warning in config.warnings(cli.config.as_deref()) {
         tracing::warn!("{warning}");
     }
+    if let Command::Schema { json } = cli.command {
+        // Read-only: the catalog as it is, without creating anything.
+        let store = Store::connect_with(&config.database_url, &store_options(&config)).await?;
+        let layout = store.layout();
+        if json {
+            println!("{}", serde_json::to_string_pretty(&*layout)?);
+        } else {
+            print!("{}", schema::table(&layout));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let store = open_store(&config).await?;
     let shard = Shard {
         hostname: config.shard_hostname.clone(),
@@ -84,7 +96,7 @@ async fn dispatch(cli: Cli, config: Config, client: AfeClient) -> anyhow::Result
         carried: Carried::default(),
     };
     match cli.command {
-        Command::Migrate => Ok(ExitCode::SUCCESS),
+        Command::Migrate | Command::Schema { .. } => Ok(ExitCode::SUCCESS),
         Command::Status { json } => {
             let packet =
                 status::next_packet(&shard.store, &shard.hostname, config.max_upload_jobs).await?;
@@ -139,7 +151,7 @@ async fn dispatch(cli: Cli, config: Config, client: AfeClient) -> anyhow::Result
 /// Connects to the shard database and creates or adopts the schema, which
 /// every command does first (§10).
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let store = Store::connect(&config.database_url).await?;
+    let store = Store::connect_with(&config.database_url, &store_options(config)).await?;
     let report = store.migrate().await?;
     if !report.created.is_empty() {
         tracing::info!(tables = ?report.created, "created the missing AFE tables");
@@ -148,6 +160,13 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
         tracing::info!(tables = ?report.adopted, "adopted existing AFE tables");
     }
     Ok(store)
+}
+
+/// How the store opens the database, from the configuration.
+fn store_options(config: &Config) -> StoreOptions {
+    StoreOptions {
+        time_zone: config.database_time_zone.clone(),
+    }
 }
 
 /// A token cancelled by SIGINT or SIGTERM.

@@ -14,6 +14,7 @@ pub(super) fn check(
     let global_afe_hostname = hostname(figment, "global_afe_hostname", raw.global_afe_hostname)?;
     let shard_hostname = hostname(figment, "shard_hostname", raw.shard_hostname)?;
     let database_url = database_url(figment, &raw.database_url)?;
+    let database_time_zone = time_zone(figment, "database_time_zone", &raw.database_time_zone)?;
     let heartbeat_pause = duration(
         figment,
         "heartbeat_pause_sec",
@@ -47,6 +48,7 @@ pub(super) fn check(
         global_afe_hostname,
         shard_hostname,
         database_url,
+        database_time_zone,
         heartbeat_pause,
         rpc,
         max_upload_jobs: positive(figment, "max_upload_jobs", raw.max_upload_jobs)?,
@@ -71,6 +73,29 @@ pub(super) fn hostname(
         "" => Err(invalid(figment, key, "must not be empty".to_owned())),
         trimmed => Ok(trimmed.to_owned()),
     }
+}
+
+/// A time zone name, trimmed. Only its shape is checked here (PostgreSQL,
+/// the one backend that uses it, refuses an unknown zone at connect, naming
+/// it); quotes, spaces and control characters never belong in one.
+pub(super) fn time_zone(figment: &Figment, key: &str, value: &str) -> Result<String, ConfigError> {
+    let zone = value.trim();
+    if zone.is_empty() {
+        return Err(invalid(figment, key, "must not be empty".to_owned()));
+    }
+    if let Some(c) = zone
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "/_+-:.".contains(*c)))
+    {
+        return Err(invalid(
+            figment,
+            key,
+            format!(
+                "must be a time zone name such as UTC or America/Los_Angeles, not {zone:?} (it holds {c:?})"
+            ),
+        ));
+    }
+    Ok(zone.to_owned())
 }
 
 /// The unit of a duration key.

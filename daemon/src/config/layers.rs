@@ -16,6 +16,7 @@ pub(super) struct Raw {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) shard_hostname: Option<String>,
     pub(super) database_url: String,
+    pub(super) database_time_zone: String,
     pub(super) heartbeat_pause_sec: f64,
     pub(super) rpc_path: String,
     pub(super) rpc_user: String,
@@ -42,13 +43,18 @@ pub(super) enum Type {
 
 /// Every key, how a variable sets it, and what it must be (the words of the
 /// error messages).
-pub(super) const KEYS: [(&str, Type, &str); 14] = [
+pub(super) const KEYS: [(&str, Type, &str); 15] = [
     ("global_afe_hostname", Type::Text, "a host name or URL"),
     ("shard_hostname", Type::Text, "a host name"),
     (
         "database_url",
         Type::Text,
         "a sqlite://, mysql://, mariadb://, postgres:// or postgresql:// URL",
+    ),
+    (
+        "database_time_zone",
+        Type::Text,
+        "a time zone name such as UTC or America/Los_Angeles",
     ),
     (
         "heartbeat_pause_sec",
@@ -93,6 +99,7 @@ pub(super) fn defaults() -> Layer<Serialized<Raw>> {
         global_afe_hostname: None,
         shard_hostname: None,
         database_url: DEFAULT_DATABASE_URL.to_owned(),
+        database_time_zone: DEFAULT_DATABASE_TIME_ZONE.to_owned(),
         heartbeat_pause_sec: DEFAULT_HEARTBEAT_PAUSE.as_secs_f64(),
         rpc_path: shard_rpc::DEFAULT_PATH.to_owned(),
         rpc_user: shard_rpc::default_user(),

@@ -46,6 +46,9 @@ pub const ENV_PREFIX: &str = "SHARD_CLIENT_";
 /// The database when none is configured: a SQLite file in the working
 /// directory, created when missing, so that a first run needs no setup.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://shard-client.db?mode=rwc";
+
+/// Where lab-local times are stored when `database_time_zone` is not set.
+pub const DEFAULT_DATABASE_TIME_ZONE: &str = "UTC";
 /// The pause between two heartbeats when none is configured (60 s, §10).
 pub const DEFAULT_HEARTBEAT_PAUSE: Duration = Duration::from_secs(60);
 /// The most jobs one heartbeat uploads (`MAX_UPLOAD_JOBS` of later clients, §7).
@@ -67,6 +70,9 @@ pub struct Config {
     pub shard_hostname: String,
     /// The shard database (`database_url`), with a scheme the store speaks.
     pub database_url: String,
+    /// The zone naive lab-local times are stored in (`database_time_zone`,
+    /// the AFE's `TIME_ZONE`); PostgreSQL sessions use it.
+    pub database_time_zone: String,
     /// The pause between two heartbeats, before jitter (`heartbeat_pause_sec`).
     pub heartbeat_pause: Duration,
     /// How to call the master: `server` is `global_afe_hostname`, the rest
@@ -194,12 +200,13 @@ impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "global_afe_hostname={} shard_hostname={} database_url={} heartbeat_pause={:?} \
+            "global_afe_hostname={} shard_hostname={} database_url={} database_time_zone={} heartbeat_pause={:?} \
              rpc_endpoint={} rpc_user=<set> rpc_budget={:?} rpc_delay={:?} rpc_request_timeout={:?} \
              max_response_bytes={} rpc_ca_file={} max_upload_jobs={} lifetime={} metrics_addr={}",
             self.global_afe_hostname,
             self.shard_hostname,
             redacted_url(&self.database_url),
+            self.database_time_zone,
             self.heartbeat_pause,
             self.rpc.endpoint(),
             self.rpc.budget,
@@ -225,6 +232,7 @@ impl fmt::Debug for Config {
             .field("global_afe_hostname", &self.global_afe_hostname)
             .field("shard_hostname", &self.shard_hostname)
             .field("database_url", &redacted_url(&self.database_url))
+            .field("database_time_zone", &self.database_time_zone)
             .field("heartbeat_pause", &self.heartbeat_pause)
             .field("rpc", &self.rpc)
             .field("max_upload_jobs", &self.max_upload_jobs)

@@ -72,6 +72,7 @@ fn defaults_of_section_10() {
     assert_eq!(config.global_afe_hostname, "cautotest");
     assert_eq!(config.shard_hostname, "s1");
     assert_eq!(config.database_url, "sqlite://shard-client.db?mode=rwc");
+    assert_eq!(config.database_time_zone, "UTC");
     assert_eq!(config.heartbeat_pause, Duration::from_secs(60));
     assert_eq!(
         config.rpc,
@@ -142,6 +143,7 @@ fn every_key_from_flags() {
         global_afe_hostname: Some("https://afe.example".to_owned()),
         shard_hostname: Some("s1".to_owned()),
         database_url: Some("mysql://afe:pw@db/afe".to_owned()),
+        database_time_zone: Some("America/Los_Angeles".to_owned()),
         heartbeat_pause_sec: Some(0.5),
         rpc_path: Some("/rpc/".to_owned()),
         rpc_user: Some("bob".to_owned()),
@@ -156,6 +158,7 @@ fn every_key_from_flags() {
     };
     let config = load_from(None, vars(&[]), &flags).unwrap();
     assert_eq!(config.database_url, "mysql://afe:pw@db/afe");
+    assert_eq!(config.database_time_zone, "America/Los_Angeles");
     assert_eq!(config.heartbeat_pause, Duration::from_millis(500));
     assert_eq!(
         config.rpc,
@@ -535,11 +538,34 @@ fn display_and_debug_hide_the_secrets() {
     assert_eq!(
         display,
         "global_afe_hostname=cautotest shard_hostname=s1 \
-         database_url=mysql://afe:***@db/afe?password=*** heartbeat_pause=60s \
+         database_url=mysql://afe:***@db/afe?password=*** database_time_zone=UTC heartbeat_pause=60s \
          rpc_endpoint=http://cautotest/afe/server/noauth/rpc/ rpc_user=<set> rpc_budget=300s \
          rpc_delay=5s rpc_request_timeout=120s max_response_bytes=268435456 \
          rpc_ca_file=none max_upload_jobs=1000 lifetime=none metrics_addr=127.0.0.1:9464"
     );
+}
+
+#[test]
+fn a_time_zone_with_quotes_or_spaces_is_refused_by_name() {
+    for zone in ["", "  ", "UTC'; DROP", "America/Los Angeles"] {
+        let err = load_from(
+            None,
+            vars(&[]),
+            &Settings {
+                database_time_zone: Some(zone.to_owned()),
+                ..flags_with_required()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err.key(), Some("database_time_zone"), "{zone:?}: {err}");
+    }
+    let config = load_from(
+        None,
+        vars(&[("SHARD_CLIENT_DATABASE_TIME_ZONE", "Etc/GMT+8")]),
+        &flags_with_required(),
+    )
+    .unwrap();
+    assert_eq!(config.database_time_zone, "Etc/GMT+8");
 }
 
 #[test]
