@@ -62,6 +62,18 @@ macro_rules! backend_tests {
 #[allow(unused_imports)] // Not every test binary runs per backend.
 pub(crate) use backend_tests;
 
+/// [`backend_tests!`] and `shard_store::adopted_schema_tests!` at once: each
+/// listed test runs on every backend from an empty database, and on every
+/// schema found in deployments (§9), adopted as the client finds it.
+macro_rules! every_schema_tests {
+    ($($name:ident),* $(,)?) => {
+        backend_tests!($($name),*);
+        shard_store::adopted_schema_tests!($($name),*);
+    };
+}
+#[allow(unused_imports)] // Not every test binary runs on adopted schemas.
+pub(crate) use every_schema_tests;
+
 // ---------------------------------------------------------------------------
 // Command lines.
 
@@ -192,7 +204,8 @@ pub fn job_on(id: i32, host_id: i32) -> Job {
 pub use shard_store::testing::rows::*;
 
 pub async fn host_ids(db: &impl ConnectionTrait) -> Vec<i32> {
-    Hosts::find()
+    find(db, Hosts)
+        .await
         .order_by_asc(afe_hosts::Column::Id)
         .all(db)
         .await
