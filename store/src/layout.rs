@@ -270,34 +270,21 @@ impl Layout {
         Value::ChronoDateTime(t.map(|t| truncate(t, precision)))
     }
 
-    /// Checks one row before it is inserted into `table`: every value fits
-    /// its column (width, range, `NOT NULL`), and no column the insert
-    /// leaves out needs a value (`NOT NULL` without a default).
-    pub fn check_insert<C: ColumnTrait>(
-        &self,
-        table: &str,
-        columns: &[C],
-        values: &[Value],
-    ) -> Result<(), String> {
+    /// What a row inserted into `table` with `columns` must satisfy: every
+    /// value fits its column (width, range, `NOT NULL`), and no column the
+    /// insert leaves out needs a value (`NOT NULL` without a default). The
+    /// columns are looked up once, for the many rows an apply checks.
+    pub fn insert_check<C: ColumnTrait>(&self, table: &str, columns: &[C]) -> InsertCheck<'_> {
         let Some(info) = self.table(table) else {
-            return Ok(());
+            return InsertCheck::default();
         };
-        for (column, value) in columns.iter().zip(values) {
-            if let Some(c) = info.column(column.as_str()) {
-                check_value(table, c, value)?;
-            }
+        InsertCheck {
+            table: &info.name,
+            columns: columns.iter().map(|c| info.column(c.as_str())).collect(),
+            unwritten: info.columns.iter().find(|c| {
+                !c.has_default && !columns.iter().any(|written| written.as_str() == c.name)
+            }),
         }
-        if let Some(missing) = info
-            .columns
-            .iter()
-            .find(|c| !c.has_default && !columns.iter().any(|written| written.as_str() == c.name))
-        {
-            return Err(format!(
-                "`{table}.{}` is NOT NULL without a default, and the client never writes it",
-                missing.name
-            ));
-        }
-        Ok(())
     }
 
     /// `SELECT` of every column of `E`, each read as the entity's type
@@ -344,6 +331,35 @@ impl Layout {
             ) => Some("timestamp"),
             _ => None,
         }
+    }
+}
+
+/// The checks of inserting rows into one table with one column list.
+#[derive(Debug, Default)]
+pub struct InsertCheck<'l> {
+    table: &'l str,
+    /// Each written column as the catalog describes it, in the row's order.
+    columns: Vec<Option<&'l ColumnInfo>>,
+    /// A column that needs a value the insert does not write.
+    unwritten: Option<&'l ColumnInfo>,
+}
+
+impl InsertCheck<'_> {
+    /// Whether a row of `values` (in the column order this was made for)
+    /// can be inserted; the error names the column.
+    pub fn check(&self, values: &[Value]) -> Result<(), String> {
+        if let Some(missing) = self.unwritten {
+            return Err(format!(
+                "`{}.{}` is NOT NULL without a default, and the client never writes it",
+                self.table, missing.name
+            ));
+        }
+        for (column, value) in self.columns.iter().zip(values) {
+            if let Some(c) = column {
+                check_value(self.table, c, value)?;
+            }
+        }
+        Ok(())
     }
 }
 

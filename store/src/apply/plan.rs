@@ -19,7 +19,7 @@ use super::Item;
 use super::journal::Journal;
 use super::snapshot::{HostCols, HqeCols, Snapshot};
 use super::validate;
-use crate::layout::Layout;
+use crate::layout::{InsertCheck, Layout};
 use crate::rows;
 
 /// A row of a table that is either already in the database or planned for
@@ -70,8 +70,10 @@ type Pairs<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
 /// The rows a batch touches, as they will be after the records applied so
 /// far. Every map is a [`Journal`], so one record's changes can be undone.
 struct State<'a, 's> {
-    /// The adopted tables: what fits, and which foreign keys exist.
+    /// The adopted tables: which foreign keys exist.
     layout: &'s Layout,
+    /// What a row inserted into each table must fit.
+    checks: Checks<'s>,
     /// Jobs outside the batch that exist, for the foreign keys on a job's
     /// parent and a suite keyval's job.
     referenced_jobs: &'s HashSet<i32>,
@@ -116,6 +118,36 @@ macro_rules! each_journal {
     };
 }
 
+/// The insert checks of every table a record inserts into, with their
+/// columns looked up once per batch rather than once per row.
+struct Checks<'s> {
+    shards: InsertCheck<'s>,
+    labels: InsertCheck<'s>,
+    users: InsertCheck<'s>,
+    groups: InsertCheck<'s>,
+    hosts: InsertCheck<'s>,
+    attributes: InsertCheck<'s>,
+    jobs: InsertCheck<'s>,
+    hqes: InsertCheck<'s>,
+    keyvals: InsertCheck<'s>,
+}
+
+impl<'s> Checks<'s> {
+    fn new(layout: &'s Layout) -> Self {
+        Checks {
+            shards: layout.insert_check("afe_shards", &rows::SHARDS),
+            labels: layout.insert_check("afe_labels", &rows::LABELS),
+            users: layout.insert_check("afe_users", &rows::USERS),
+            groups: layout.insert_check("afe_acl_groups", &rows::GROUPS),
+            hosts: layout.insert_check("afe_hosts", &rows::HOSTS),
+            attributes: layout.insert_check("afe_host_attributes", &rows::ATTRIBUTES),
+            jobs: layout.insert_check("afe_jobs", &rows::JOBS),
+            hqes: layout.insert_check("afe_host_queue_entries", &rows::HQES),
+            keyvals: layout.insert_check("afe_job_keyvals", &rows::KEYVALS),
+        }
+    }
+}
+
 /// A position in every journal of a [`State`].
 struct Mark {
     shards: usize,
@@ -139,6 +171,7 @@ impl<'a, 's> State<'a, 's> {
     fn from_snapshot(s: &'s Snapshot, layout: &'s Layout) -> Self {
         State {
             layout,
+            checks: Checks::new(layout),
             referenced_jobs: &s.referenced_jobs,
             shards: s.shards.iter().map(|&id| (id, Slot::Existing)).collect(),
             labels: s.labels.keys().map(|&id| (id, Slot::Existing)).collect(),
@@ -282,8 +315,7 @@ impl<'a> State<'a, '_> {
     fn shard(&mut self, s: &'a Shard) -> Result<(), Reason> {
         if !self.shards.contains(&s.id) {
             validate::id("afe_shards", s.id)?;
-            self.layout
-                .check_insert("afe_shards", &rows::SHARDS, &rows::shard(s))?;
+            self.checks.shards.check(&rows::shard(s))?;
             self.shards.insert(s.id, Slot::New(s));
         }
         Ok(())
@@ -294,8 +326,7 @@ impl<'a> State<'a, '_> {
             return Ok(());
         }
         validate::id("afe_labels", l.id)?;
-        self.layout
-            .check_insert("afe_labels", &rows::LABELS, &rows::label(l))?;
+        self.checks.labels.check(&rows::label(l))?;
         if let Some(name) = &l.name {
             if let Some(&other) = self.label_names.get(name) {
                 return Err(format!(
@@ -318,8 +349,7 @@ impl<'a> State<'a, '_> {
             return Ok(());
         }
         validate::id("afe_users", u.id)?;
-        self.layout
-            .check_insert("afe_users", &rows::USERS, &rows::user(u))?;
+        self.checks.users.check(&rows::user(u))?;
         if let Some(login) = &u.login
             && let Some(&other) = self.logins.get(login)
         {
@@ -351,8 +381,7 @@ impl<'a> State<'a, '_> {
     fn group(&mut self, g: &'a AclGroup) -> Result<(), Reason> {
         if !self.groups.contains(&g.id) {
             validate::id("afe_acl_groups", g.id)?;
-            self.layout
-                .check_insert("afe_acl_groups", &rows::GROUPS, &rows::group(g))?;
+            self.checks.groups.check(&rows::group(g))?;
             self.groups.insert(g.id, Slot::New(g));
         }
         for u in g.users.iter().flatten() {
@@ -372,7 +401,7 @@ impl<'a> State<'a, '_> {
                 validate::id("afe_hosts", h.id)?;
                 let shard_id = h.shard.as_set().map(|s| s.id);
                 let row = rows::host(self.layout, h, h.invalid, shard_id);
-                self.layout.check_insert("afe_hosts", &rows::HOSTS, &row)?;
+                self.checks.hosts.check(&row)?;
                 HostState {
                     new: Some(h),
                     invalid: h.invalid,
@@ -397,8 +426,7 @@ impl<'a> State<'a, '_> {
             let mut set: Pairs<'a> = Vec::with_capacity(attributes.len());
             for a in attributes {
                 let row = rows::pair(h.id, &a.attribute, &a.value);
-                self.layout
-                    .check_insert("afe_host_attributes", &rows::ATTRIBUTES, &row)?;
+                self.checks.attributes.check(&row)?;
                 upsert(&mut set, &a.attribute, &a.value);
             }
             self.attributes.insert(h.id, set);
@@ -417,7 +445,7 @@ impl<'a> State<'a, '_> {
                 validate::id("afe_jobs", j.id)?;
                 let shard_id = j.shard.as_set().map(|s| s.id);
                 let row = rows::job(self.layout, j, shard_id);
-                self.layout.check_insert("afe_jobs", &rows::JOBS, &row)?;
+                self.checks.jobs.check(&row)?;
                 if let Some(parent) = j.parent_job_id
                     && parent != j.id
                     && self.layout.has_foreign_key("afe_jobs", "parent_job_id")
@@ -475,8 +503,7 @@ impl<'a> State<'a, '_> {
                 validate::id("afe_host_queue_entries", q.id)?;
                 let meta_host = q.meta_host.as_set().map(|l| l.id);
                 let row = rows::hqe(self.layout, q, Some(job_id), q.aborted, meta_host);
-                self.layout
-                    .check_insert("afe_host_queue_entries", &rows::HQES, &row)?;
+                self.checks.hqes.check(&row)?;
                 if let Some(host) = q.host_id
                     && !self.hosts.contains(&host)
                 {
@@ -518,8 +545,7 @@ impl<'a> State<'a, '_> {
 impl State<'_, '_> {
     fn check_keyval(&self, job_id: i32, kv: &JobKeyval) -> Result<(), Reason> {
         let row = rows::pair(job_id, &kv.key, &kv.value);
-        self.layout
-            .check_insert("afe_job_keyvals", &rows::KEYVALS, &row)
+        self.checks.keyvals.check(&row)
     }
 
     /// Whether job `id` is on the shard, or planned by this batch.

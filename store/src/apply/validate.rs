@@ -1,5 +1,5 @@
 //! Checks on a record that no column type expresses (widths, ranges and
-//! `NOT NULL` follow the adopted columns: [`crate::Layout::check_insert`]).
+//! `NOT NULL` follow the adopted columns: [`crate::Layout::insert_check`]).
 
 /// A master id written explicitly into an auto-increment key. AFE ids are
 /// positive; MySQL would silently replace an id of 0 by a fresh one.
