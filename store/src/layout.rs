@@ -167,8 +167,7 @@ pub struct Layout {
     db: DbBackend,
 }
 
-/// One catalog row: (table, column, declared type, data type, char length,
-/// datetime precision, nullable, has default).
+/// One column as a catalog query reads it: (table, description).
 type CatalogRow = (String, ColumnInfo);
 
 impl Layout {
@@ -261,11 +260,9 @@ impl Layout {
     pub fn datetime(&self, table: &str, column: &str, t: Option<NaiveDateTime>) -> Value {
         let precision = match self.column(table, column).map(|c| &c.ty) {
             Some(ColumnType::DateTime { precision, .. }) => *precision,
-            // Not a datetime column here: the write fails on its own terms.
-            Some(_) => None,
-            // A table the catalog does not show cannot be written at all;
-            // what is bound does not matter.
-            None => None,
+            // Not a datetime column, or not there at all: the write fails
+            // on its own terms, whatever is bound.
+            _ => None,
         };
         Value::ChronoDateTime(t.map(|t| truncate(t, precision)))
     }

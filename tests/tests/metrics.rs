@@ -21,6 +21,8 @@ backend_tests!(
     hosts_forgotten_because_the_master_deleted_them_are_counted,
 );
 
+shard_store::adopted_schema_tests!(suite_keyvals_the_shard_cannot_store_are_counted_as_not_applied);
+
 /// How long the client may take to start and send its first heartbeats.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -223,6 +225,50 @@ async fn hosts_forgotten_because_the_master_deleted_them_are_counted(db: TestDb)
         "{text}"
     );
     assert_eq!(master.heartbeats()[1].known_host_ids, vec![3]);
+    running.terminate();
+    let output = running.wait(EXIT_TIMEOUT).await;
+    assert_eq!(output.code, Some(0), "{output}");
+    master.assert_no_violations();
+}
+
+async fn suite_keyvals_the_shard_cannot_store_are_counted_as_not_applied(db: TestDb) {
+    // Three keyvals of suite 2000, which lives on the master; the second
+    // heartbeat waits, so nothing changes while the test reads.
+    let result = json!({
+        "hosts": [],
+        "jobs": [],
+        "suite_keyvals": [
+            keyval(2000, "suite", "bvt"),
+            keyval(2000, "build", "R80"),
+            keyval(2000, "board", "lumpy"),
+        ],
+        "incorrect_host_ids": [],
+    });
+    let master =
+        ScriptedMaster::start(Script::new([Reply::Result(result)]).then_wait_for_push()).await;
+    let refused = if db
+        .store
+        .layout()
+        .has_foreign_key("afe_job_keyvals", "job_id")
+    {
+        3.0
+    } else {
+        0.0
+    };
+
+    let (running, metrics, _) = run_with_endpoint(args("run", &master, &db)).await;
+    master.wait_for_requests(2, START_TIMEOUT).await.unwrap();
+    let answer = scrape::get(&metrics, GET_TIMEOUT).await.unwrap();
+
+    let text = &answer.body;
+    let value =
+        |series: &str| sample(text, series).unwrap_or_else(|| panic!("no {series} in:\n{text}"));
+    assert_eq!(value("shard_client_suite_keyvals_received"), 3.0);
+    assert_eq!(
+        value("shard_client_deserialization_failures_total{kind=\"suite_keyval\"}"),
+        refused
+    );
+    assert_eq!(value("shard_client_heartbeats_total"), 1.0);
     running.terminate();
     let output = running.wait(EXIT_TIMEOUT).await;
     assert_eq!(output.code, Some(0), "{output}");
