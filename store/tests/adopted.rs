@@ -11,9 +11,7 @@ mod common;
 
 use common::*;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
 use shard_model::{HeartbeatResponse, RecordKind};
 use shard_store::entity::afe_jobs;
 use shard_store::entity::prelude::*;
@@ -35,16 +33,6 @@ async fn apply_on(store: &Store, response: &HeartbeatResponse) -> ApplyReport {
 /// The ids of the rejected records, in response order.
 fn rejected_ids(report: &ApplyReport) -> Vec<(RecordKind, Option<i64>)> {
     report.rejected.iter().map(|r| (r.kind, r.id)).collect()
-}
-
-/// The first column of every row `sql` returns, as text.
-async fn texts(conn: &impl ConnectionTrait, sql: &str) -> Vec<String> {
-    conn.query_all_raw(Statement::from_string(conn.get_database_backend(), sql))
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .iter()
-        .map(|row| row.try_get_by_index::<String>(0).unwrap())
-        .collect()
 }
 
 /// Jobs' `shard_id` set to NULL, as the scheduler leaves a finished job
@@ -485,70 +473,6 @@ async fn a_not_null_column_without_default_the_client_never_writes_refuses_inser
 
 // ---------------------------------------------------------------------------
 // 9. Migrate adopts without altering.
-
-/// Everything the catalog says about the `afe_` tables: columns, keys,
-/// constraints, indexes.
-async fn catalog(conn: &impl ConnectionTrait) -> Vec<String> {
-    match conn.get_database_backend() {
-        DbBackend::MySql => {
-            let mut out = Vec::new();
-            for table in AFE_TABLES {
-                let row = conn
-                    .query_one_raw(Statement::from_string(
-                        DbBackend::MySql,
-                        format!("SHOW CREATE TABLE {table}"),
-                    ))
-                    .await
-                    .unwrap()
-                    .unwrap();
-                let ddl: String = row.try_get_by_index(1).unwrap();
-                // The auto-increment counter moves with inserts; it is not
-                // schema.
-                out.push(
-                    ddl.split(" AUTO_INCREMENT=")
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned(),
-                );
-            }
-            out
-        }
-        _ => {
-            let columns = texts(
-                conn,
-                "SELECT concat_ws(' | ', table_name::text, column_name::text, data_type::text, \
-                 is_nullable::text, coalesce(column_default::text, '-'), \
-                 coalesce(character_maximum_length::text, '-')) \
-                 FROM information_schema.columns \
-                 WHERE table_schema = current_schema() AND table_name::text LIKE 'afe\\_%' \
-                 ORDER BY 1",
-            )
-            .await;
-            let constraints = texts(
-                conn,
-                "SELECT concat_ws(' | ', c.conrelid::regclass::text, c.conname::text, \
-                 pg_get_constraintdef(c.oid)) \
-                 FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid \
-                 WHERE c.connamespace = current_schema()::regnamespace \
-                 AND t.relname::text LIKE 'afe\\_%' ORDER BY 1",
-            )
-            .await;
-            let indexes = texts(
-                conn,
-                "SELECT indexdef::text FROM pg_indexes \
-                 WHERE schemaname = current_schema() AND tablename::text LIKE 'afe\\_%' \
-                 ORDER BY 1",
-            )
-            .await;
-            assert!(!columns.is_empty() && !constraints.is_empty() && !indexes.is_empty());
-            columns
-                .into_iter()
-                .chain(constraints)
-                .chain(indexes)
-                .collect()
-        }
-    }
-}
 
 /// Loads `schema` into an empty database and checks that `migrate` (twice)
 /// adopts every table and leaves the catalog exactly as it was.

@@ -27,11 +27,7 @@ async fn suite_keyvals_without_their_job_are_summed_up_in_one_line_per_heartbeat
     let result = json!({
         "hosts": [serde_json::to_value(host(1).with_dependencies()).unwrap()],
         "jobs": [serde_json::to_value(job_on(10, 1).with_dependencies()).unwrap()],
-        "suite_keyvals": [
-            keyval(2000, "suite", "bvt"),
-            keyval(2000, "build", "R80"),
-            keyval(2000, "board", "lumpy"),
-        ],
+        "suite_keyvals": keyvals_of_suite_2000(),
         "incorrect_host_ids": [],
     });
     let master =

@@ -237,11 +237,7 @@ async fn suite_keyvals_the_shard_cannot_store_are_counted_as_not_applied(db: Tes
     let result = json!({
         "hosts": [],
         "jobs": [],
-        "suite_keyvals": [
-            keyval(2000, "suite", "bvt"),
-            keyval(2000, "build", "R80"),
-            keyval(2000, "board", "lumpy"),
-        ],
+        "suite_keyvals": keyvals_of_suite_2000(),
         "incorrect_host_ids": [],
     });
     let master =

@@ -17,7 +17,7 @@ use sea_orm::{
 };
 use shard_master::Mode;
 use shard_master::server::ServeOptions;
-use shard_model::{HeartbeatResponse, Job};
+use shard_model::{HeartbeatResponse, Job, JobKeyval};
 use shard_store::entity::prelude::*;
 use shard_store::entity::{afe_host_attributes, afe_hosts, afe_job_keyvals, afe_users};
 use shard_store::testing::TestDb;
@@ -186,6 +186,17 @@ pub fn job(id: i32) -> Job {
         jobkeyval_set: Some(vec![keyval(id, "build", "R80")]),
         ..shard_model::testing::records::job(id)
     }
+}
+
+/// Three keyvals of suite 2000, which lives on the master: the master sends
+/// them with every heartbeat (§8), and a schema with a foreign key on
+/// `afe_job_keyvals.job_id` (Django's) cannot store them.
+pub fn keyvals_of_suite_2000() -> Vec<JobKeyval> {
+    vec![
+        keyval(2000, "suite", "bvt"),
+        keyval(2000, "build", "R80"),
+        keyval(2000, "board", "lumpy"),
+    ]
 }
 
 /// [`job`] with its entry on `host_id`.
