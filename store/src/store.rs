@@ -80,9 +80,8 @@ impl Store {
     /// Opens a pool on a `sqlite:`, `mysql:` or `postgres:`/`postgresql:`
     /// URL (§9) and reads the adopted tables from the catalog. SQLite gets
     /// foreign keys, WAL and a busy timeout; MySQL gets utf8mb4 and strict
-    /// SQL mode on every connection; PostgreSQL the time zone of `options`.
-    pub async fn connect_with(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
-        let connect_options = options;
+    /// SQL mode on every connection; PostgreSQL the time zone of `settings`.
+    pub async fn connect_with(url: &str, settings: &StoreOptions) -> Result<Store, StoreError> {
         let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default();
         let mut options = ConnectOptions::new(url);
         options
@@ -122,7 +121,7 @@ impl Store {
                     });
             }
             "postgres" | "postgresql" => {
-                let zone = connect_options.time_zone.clone();
+                let zone = settings.time_zone.clone();
                 options
                     .map_sqlx_postgres_opts(|o| o.statement_cache_capacity(STATEMENT_CACHE))
                     .map_sqlx_postgres_pool_opts(move |pool| {
@@ -148,8 +147,8 @@ impl Store {
                 });
             }
         }
-        if matches!(scheme, "postgres" | "postgresql") && connect_options.time_zone != "UTC" {
-            check_time_zone(url, &connect_options.time_zone).await?;
+        if matches!(scheme, "postgres" | "postgresql") && settings.time_zone != "UTC" {
+            check_time_zone(url, &settings.time_zone).await?;
         }
         let mut db = Database::connect(options)
             .await
