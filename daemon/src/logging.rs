@@ -13,8 +13,13 @@ const DEFAULT_FILTER: &str = "info,sea_orm_migration=warn";
 
 /// Targets that trace values holding secrets, capped whatever `RUST_LOG`
 /// asks: sea-orm's drivers trace their connect options, database URL and
-/// password included.
-const SECRET_BEARING: [&str; 2] = ["sea_orm::driver=debug", "sea_orm::database=debug"];
+/// password included; sqlx warns of a URL parameter it does not know with
+/// its value (libpq's `sslpassword`, say).
+const SECRET_BEARING: [&str; 3] = [
+    "sea_orm::driver=debug",
+    "sea_orm::database=debug",
+    "sqlx_postgres::options::parse=error",
+];
 
 /// Installs the global subscriber.
 pub fn init(format: LogFormat) {

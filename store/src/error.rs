@@ -98,22 +98,46 @@ pub(crate) fn is_record_error(err: &DbErr) -> bool {
     matches!(class, "22" | "23" | "P0")
 }
 
-/// Replaces the password of a database URL by `***`, for messages and logs.
-///
-/// Passwords are often written unencoded and may hold `@`, `/` or `?`, so
-/// the user part runs from the scheme to the *last* `@`. When in doubt this
-/// hides too much, never too little.
+/// Query parameters that carry a secret in a database URL: libpq's
+/// `password` and `sslpassword`, and the spellings MySQL drivers and
+/// connection strings use.
+const SECRET_PARAMETERS: [&str; 6] = ["password", "pass", "passwd", "pwd", "sslpassword", "secret"];
+
+/// `url` fit to print: the password of its user-info and the value of every
+/// secret query parameter (`password=`, `sslpassword=`, ...) replaced by
+/// `***`, the rest as given. One function for the whole workspace, built on
+/// a URL parser rather than on string splitting; a URL it cannot parse is
+/// not printed at all beyond its scheme.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+        return format!("{scheme}://(a URL that does not parse; not shown)");
     };
-    let Some((userinfo, host)) = rest.rsplit_once('@') else {
-        return url.to_owned();
+    let secret = |name: &str| {
+        SECRET_PARAMETERS
+            .iter()
+            .any(|secret| name.eq_ignore_ascii_case(secret))
     };
-    match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
+    let query_secret = parsed.query_pairs().any(|(name, _)| secret(&name));
+    if parsed.password().is_none() && !query_secret {
+        // Nothing to hide: the URL exactly as the operator wrote it.
+        return url.to_owned();
     }
+    if parsed.password().is_some() {
+        // Fails only for URLs that cannot have a password at all.
+        let _ = parsed.set_password(Some("***"));
+    }
+    if query_secret {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if secret(&name) { "***".into() } else { value };
+                (name.into_owned(), value.into_owned())
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 #[cfg(test)]
@@ -138,5 +162,28 @@ mod tests {
             redact_url("sqlite://shard.db?mode=rwc"),
             "sqlite://shard.db?mode=rwc"
         );
+    }
+
+    #[test]
+    fn secret_query_parameters_are_hidden_whatever_their_case() {
+        assert_eq!(
+            redact_url("postgres://afe@127.0.0.1:1/db?password=hunter2"),
+            "postgres://afe@127.0.0.1:1/db?password=***"
+        );
+        assert_eq!(
+            redact_url("postgres://u@h/db?sslmode=require&SSLPassword=k3y&pass=x"),
+            "postgres://u@h/db?sslmode=require&SSLPassword=***&pass=***"
+        );
+        assert_eq!(
+            redact_url("mysql://u:pw@h/db?pwd=a&passwd=b&secret=c&timeout=5"),
+            "mysql://u:***@h/db?pwd=***&passwd=***&secret=***&timeout=5"
+        );
+    }
+
+    #[test]
+    fn a_url_that_does_not_parse_is_not_shown() {
+        let shown = redact_url("postgres://u:hunter2@[::1/db");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.starts_with("postgres://"), "{shown}");
     }
 }

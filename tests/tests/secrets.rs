@@ -21,6 +21,10 @@ const RPC_USER_SECRET: &str = "rpc-user-Qx7Zk2Wm";
 /// The password given to the database when the test sets one.
 const DB_PASSWORD: &str = "dbPw-Vq9Lm4Tz";
 
+/// A password given in the query string of a PostgreSQL URL, as libpq
+/// allows; distinctive enough that it cannot appear by chance.
+const QUERY_PASSWORD: &str = "queryPw-Hn3Rt8Ks";
+
 /// How long the run may take to start and to stop.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -137,4 +141,37 @@ impl PasswordLogin {
             }
         }
     }
+}
+
+/// A database that cannot be reached fails `once`; its error names the URL,
+/// with every secret of its query string hidden, in the log line and in the
+/// message on stderr alike, at every log level.
+#[tokio::test]
+async fn a_password_in_the_query_string_never_reaches_the_output() {
+    let master = ScriptedMaster::start(Script::default()).await;
+    let url = format!(
+        "postgres://afe@127.0.0.1:1/afe?sslmode=disable&password={QUERY_PASSWORD}&sslpassword={QUERY_PASSWORD}"
+    );
+    let args = [
+        "once",
+        "--global-afe-hostname",
+        &master.url(),
+        "--shard-hostname",
+        SHARD,
+        "--database-url",
+        &url,
+    ];
+    let output = ShardClient::run_to_end(args, &[("RUST_LOG", "trace")], TIMEOUT).await;
+
+    assert_eq!(output.code, Some(1), "{output}");
+    let printed = format!("{}{}", output.stdout, output.stderr);
+    assert!(
+        printed.contains("postgres://afe@127.0.0.1:1/afe?sslmode=disable&password=***"),
+        "the URL is named, redacted:\n{output}"
+    );
+    assert!(
+        !printed.contains(QUERY_PASSWORD),
+        "the password is printed:\n{output}"
+    );
+    assert_eq!(master.requests().len(), 0);
 }

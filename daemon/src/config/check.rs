@@ -155,7 +155,7 @@ pub(super) fn positive(figment: &Figment, key: &str, value: u64) -> Result<u64, 
 pub(super) fn database_url(figment: &Figment, value: &str) -> Result<String, ConfigError> {
     const KEY: &str = "database_url";
     let url = value.trim();
-    let shown = format!("{:?}", redacted_url(url));
+    let shown = format!("{:?}", redact_url(url));
     let Some((scheme, rest)) = url.split_once(':') else {
         return Err(invalid(figment, KEY, must_be(KEY, &shown)));
     };
@@ -223,28 +223,9 @@ pub(super) fn metrics_addr(figment: &Figment, value: &str) -> Result<SocketAddr,
     })
 }
 
-/// `url` with its password masked: the `user:password@` of the authority
-/// (by the store's `redact_url`) and a `password=` query parameter, which
-/// PostgreSQL URLs may carry too.
-pub(super) fn redacted_url(url: &str) -> String {
-    let url = redact_url(url);
-    let Some((base, query)) = url.split_once('?') else {
-        return url;
-    };
-    let query = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((name, _)) if name.eq_ignore_ascii_case("password") => format!("{name}=***"),
-            _ => pair.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join("&");
-    format!("{base}?{query}")
-}
-
 /// Whether `url` carries a password.
 pub(super) fn has_password(url: &str) -> bool {
-    redacted_url(url) != url
+    redact_url(url) != url
 }
 
 /// Whether users other than the owner and group may read `path` (mode

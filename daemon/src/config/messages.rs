@@ -97,7 +97,7 @@ pub(super) fn from_figment(figment: &Figment, error: figment::Error) -> ConfigEr
 /// A value as the operator wrote it, not as serde names its type.
 pub(super) fn shown(key: &str, actual: &Actual) -> String {
     match actual {
-        Actual::Str(text) if key == "database_url" => format!("{:?}", redacted_url(text)),
+        Actual::Str(text) if key == "database_url" => format!("{:?}", redact_url(text)),
         Actual::Str(text) => format!("{text:?}"),
         Actual::Char(c) => format!("{:?}", c.to_string()),
         Actual::Unsigned(n) => n.to_string(),

@@ -205,7 +205,7 @@ impl fmt::Display for Config {
              max_response_bytes={} rpc_ca_file={} max_upload_jobs={} lifetime={} metrics_addr={}",
             self.global_afe_hostname,
             self.shard_hostname,
-            redacted_url(&self.database_url),
+            redact_url(&self.database_url),
             self.database_time_zone,
             self.heartbeat_pause,
             self.rpc.endpoint(),
@@ -231,7 +231,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("global_afe_hostname", &self.global_afe_hostname)
             .field("shard_hostname", &self.shard_hostname)
-            .field("database_url", &redacted_url(&self.database_url))
+            .field("database_url", &redact_url(&self.database_url))
             .field("database_time_zone", &self.database_time_zone)
             .field("heartbeat_pause", &self.heartbeat_pause)
             .field("rpc", &self.rpc)

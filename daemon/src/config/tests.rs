@@ -571,7 +571,7 @@ fn a_time_zone_with_quotes_or_spaces_is_refused_by_name() {
 #[test]
 fn redaction_covers_the_query() {
     assert_eq!(
-        redacted_url("postgres://u@h/db?sslmode=require&password=p"),
+        redact_url("postgres://u@h/db?sslmode=require&password=p"),
         "postgres://u@h/db?sslmode=require&password=***"
     );
     assert!(has_password("mysql://u:p@h/db"));
