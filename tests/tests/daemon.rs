@@ -1,6 +1,7 @@
 //! The `run` loop (§7): it stops on SIGTERM, even in the middle of a call
 //! the master never answers, and at the end of its lifetime, exiting 0
-//! each time. On every backend.
+//! each time, on every backend; and the client starts beside variables a
+//! container platform injects with our prefix.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -96,4 +97,38 @@ async fn run_stops_at_its_lifetime_and_exits_0(db: TestDb) {
         "the loop ran until then:\n{output}"
     );
     master.assert_no_violations();
+}
+
+/// Variables a container platform injects beside ours (Kubernetes, for a
+/// Service named `shard-client`) do not stop the client: each gets one
+/// warning and is ignored, and the heartbeat runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stray_shard_client_variables_are_warned_about_and_ignored() {
+    let Some(db) = TestDb::empty(shard_store::testing::Backend::Sqlite).await else {
+        return;
+    };
+    let master = ScriptedMaster::start([Reply::empty()]).await;
+    let env = [
+        ("RUST_LOG", "info"),
+        ("SHARD_CLIENT_PORT", "tcp://10.0.0.7:9464"),
+        ("SHARD_CLIENT_PORT_9464_TCP_ADDR", "10.0.0.7"),
+        ("SHARD_CLIENT_SERVICE_HOST", "10.0.0.7"),
+    ];
+
+    let output = ShardClient::run_to_end(args("once", &master, &db), &env, EXIT_TIMEOUT).await;
+
+    assert_eq!(output.code, Some(0), "{output}");
+    for name in [
+        "SHARD_CLIENT_PORT ",
+        "SHARD_CLIENT_PORT_9464_TCP_ADDR",
+        "SHARD_CLIENT_SERVICE_HOST",
+    ] {
+        let warnings = output
+            .stderr
+            .lines()
+            .filter(|line| line.contains("WARN") && line.contains(name))
+            .count();
+        assert_eq!(warnings, 1, "{name}:\n{output}");
+    }
+    assert_eq!(master.heartbeats().len(), 1, "the heartbeat ran");
 }

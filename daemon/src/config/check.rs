@@ -58,6 +58,7 @@ pub(super) fn check(
             .transpose()?,
         metrics_addr: metrics_addr(figment, &raw.metrics_addr)?,
         file_holds_password,
+        unknown_variables: Vec::new(),
     })
 }
 

@@ -181,23 +181,80 @@ impl<P: Provider> Provider for Layer<P> {
 pub(super) struct EnvLayer {
     /// Key and value; `None` when the value is not UTF-8.
     vars: Vec<(String, Option<String>)>,
+    /// Variables with the prefix that name no key, in name order. They are
+    /// ignored with a warning, not refused: the environment is shared, and
+    /// Kubernetes alone injects `SHARD_CLIENT_PORT`, `SHARD_CLIENT_SERVICE_HOST`
+    /// and more for a Service named `shard-client`.
+    pub(super) unknown: Vec<String>,
 }
 
 impl EnvLayer {
     /// The variables of `vars` that carry the prefix.
     pub(super) fn new(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Self {
-        let vars = vars
-            .into_iter()
-            .filter_map(|(name, value)| {
-                let key = name
-                    .to_str()?
-                    .strip_prefix(ENV_PREFIX)?
-                    .to_ascii_lowercase();
-                (!key.is_empty()).then(|| (key, value.into_string().ok()))
-            })
-            .collect();
-        EnvLayer { vars }
+        let mut layer = EnvLayer {
+            vars: Vec::new(),
+            unknown: Vec::new(),
+        };
+        for (name, value) in vars {
+            let Some(name) = name.to_str() else { continue };
+            let Some(key) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let key = key.to_ascii_lowercase();
+            if key.is_empty() {
+                continue;
+            }
+            if key_type(&key).is_some() {
+                layer.vars.push((key, value.into_string().ok()));
+            } else {
+                layer.unknown.push(name.to_owned());
+            }
+        }
+        layer.unknown.sort();
+        layer
     }
+}
+
+/// The warning for a `SHARD_CLIENT_` variable that names no key, with the
+/// key it most likely meant when it is a near miss.
+pub(super) fn unknown_variable(name: &str) -> String {
+    let key = name
+        .strip_prefix(ENV_PREFIX)
+        .unwrap_or(name)
+        .to_ascii_lowercase();
+    // A near miss: a typo or two, or a key without its unit
+    // (`heartbeat_pause` for `heartbeat_pause_sec`).
+    let nearest = KEYS
+        .iter()
+        .map(|(known, ..)| (edit_distance(&key, known), *known))
+        .filter(|(distance, known)| *distance <= 2 || (key.len() >= 4 && known.starts_with(&key)))
+        .min();
+    match nearest {
+        Some((_, known)) => format!(
+            "environment variable {name} is not a configuration key and is ignored; \
+             did you mean {ENV_PREFIX}{}?",
+            known.to_ascii_uppercase()
+        ),
+        _ => format!("environment variable {name} is not a configuration key and is ignored"),
+    }
+}
+
+/// Levenshtein distance between `a` and `b`, in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 impl Provider for EnvLayer {

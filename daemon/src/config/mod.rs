@@ -87,6 +87,9 @@ pub struct Config {
     /// Whether the `--config` file itself holds a database password (whatever
     /// a later layer overrode), for [`Config::warnings`].
     file_holds_password: bool,
+    /// `SHARD_CLIENT_` variables that name no key, ignored, for
+    /// [`Config::warnings`].
+    unknown_variables: Vec<String>,
 }
 
 /// Why the configuration was refused. Every message is one line and names
@@ -161,19 +164,28 @@ pub fn load_from(
     if let Some(file) = file {
         figment = figment.merge(file);
     }
-    let figment = figment.merge(EnvLayer::new(vars)).merge(flags(settings));
+    let env = EnvLayer::new(vars);
+    let unknown_variables = env.unknown.clone();
+    let figment = figment.merge(env).merge(flags(settings));
     let raw: Raw = figment
         .extract()
         .map_err(|error| from_figment(&figment, error))?;
-    check(&figment, raw, file_holds_password)
+    let mut config = check(&figment, raw, file_holds_password)?;
+    config.unknown_variables = unknown_variables;
+    Ok(config)
 }
 
 impl Config {
     /// Things an operator should fix that do not stop the daemon: the
     /// `--config` file `file` readable by other users while it holds the
-    /// database password, and metrics served beyond loopback.
+    /// database password, metrics served beyond loopback, and `SHARD_CLIENT_`
+    /// variables that name no key (one warning each, ignored).
     pub fn warnings(&self, file: Option<&Path>) -> Vec<String> {
-        let mut warnings = Vec::new();
+        let mut warnings: Vec<String> = self
+            .unknown_variables
+            .iter()
+            .map(|name| unknown_variable(name))
+            .collect();
         if let Some(file) = file
             && self.file_holds_password
             && readable_by_others(file)

@@ -431,11 +431,24 @@ fn unknown_key_in_toml() {
 }
 
 #[test]
-fn unknown_variable() {
+fn unknown_variables_are_ignored_with_one_warning_each() {
+    // What Kubernetes injects for a Service named `shard-client`, and a typo.
+    let config = with_env(&[
+        ("SHARD_CLIENT_PORT", "tcp://10.0.0.7:9464"),
+        ("SHARD_CLIENT_SERVICE_HOST", "10.0.0.7"),
+        ("SHARD_CLIENT_HEARTBEAT_PAUSE", "5"),
+    ])
+    .unwrap();
+    assert_eq!(config.heartbeat_pause, Duration::from_secs(60), "ignored");
     assert_eq!(
-        error_with_env(&[("SHARD_CLIENT_HEARTBEAT_PAUSE", "5")]),
-        "invalid configuration: `heartbeat_pause` is not a configuration key \
-         (from environment variable SHARD_CLIENT_HEARTBEAT_PAUSE)"
+        config.warnings(None),
+        [
+            "environment variable SHARD_CLIENT_HEARTBEAT_PAUSE is not a configuration key and \
+             is ignored; did you mean SHARD_CLIENT_HEARTBEAT_PAUSE_SEC?",
+            "environment variable SHARD_CLIENT_PORT is not a configuration key and is ignored",
+            "environment variable SHARD_CLIENT_SERVICE_HOST is not a configuration key and is \
+             ignored",
+        ]
     );
 }
 
