@@ -14,6 +14,7 @@ mod status;
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
@@ -65,11 +66,28 @@ fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli, config, client)) {
         Ok(code) => code,
         Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "shard-client failed");
-            eprintln!("shard-client: {e:#}");
+            eprintln!("shard-client: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// `e` and its causes on one line, each said once: sea-orm and sqlx repeat
+/// their cause in their own message, so a cause whose text the line
+/// already holds is left out.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 async fn dispatch(cli: Cli, config: Config, client: AfeClient) -> anyhow::Result<ExitCode> {
@@ -87,6 +105,10 @@ async fn dispatch(cli: Cli, config: Config, client: AfeClient) -> anyhow::Result
         }
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Run = cli.command {
+        return run_daemon(config, client).await;
+    }
+    // The other commands fail fast when the database cannot be reached.
     let store = open_store(&config).await?;
     let shard = Shard {
         hostname: config.shard_hostname.clone(),
@@ -96,7 +118,7 @@ async fn dispatch(cli: Cli, config: Config, client: AfeClient) -> anyhow::Result
         carried: Carried::default(),
     };
     match cli.command {
-        Command::Migrate | Command::Schema { .. } => Ok(ExitCode::SUCCESS),
+        Command::Migrate | Command::Schema { .. } | Command::Run => Ok(ExitCode::SUCCESS),
         Command::Status { json } => {
             let packet =
                 status::next_packet(&shard.store, &shard.hostname, config.max_upload_jobs).await?;
@@ -117,35 +139,50 @@ async fn dispatch(cli: Cli, config: Config, client: AfeClient) -> anyhow::Result
                 }
             }
         }
-        Command::Run => {
-            tracing::info!(config = %config, "shard-client starting");
-            let stop = shutdown_on_signal()?;
-            let handle = serve::install_recorder()?;
-            let health = Arc::new(Health::new(config.heartbeat_pause, config.rpc.budget));
-            let bound = serve::serve(
-                config.metrics_addr,
-                handle,
-                Arc::clone(&health),
-                stop.clone(),
-            )
-            .await?;
-            tracing::info!(
-                metrics = %format!("http://{bound}/metrics"),
-                healthz = %format!("http://{bound}/healthz"),
-                "metrics endpoint listening"
-            );
-            run::run(
-                &shard,
-                config.heartbeat_pause,
-                config.lifetime,
-                &health,
-                stop,
-            )
-            .await;
-            tracing::info!("shard-client stopped");
-            Ok(ExitCode::SUCCESS)
-        }
     }
+}
+
+/// `run`: SIGTERM is handled and the metrics endpoint served from the first
+/// instant, the database is waited for (see [`wait_for_store`]), then
+/// heartbeats go out until SIGTERM or the configured lifetime.
+async fn run_daemon(config: Config, client: AfeClient) -> anyhow::Result<ExitCode> {
+    tracing::info!(config = %config, "shard-client starting");
+    let stop = shutdown_on_signal()?;
+    let handle = serve::install_recorder()?;
+    let health = Arc::new(Health::new(config.heartbeat_pause, config.rpc.budget));
+    let bound = serve::serve(
+        config.metrics_addr,
+        handle,
+        Arc::clone(&health),
+        stop.clone(),
+    )
+    .await?;
+    tracing::info!(
+        metrics = %format!("http://{bound}/metrics"),
+        healthz = %format!("http://{bound}/healthz"),
+        "metrics endpoint listening"
+    );
+    let Some(store) = wait_for_store(&config, &stop).await else {
+        tracing::info!("shard-client stopped before the database was reachable");
+        return Ok(ExitCode::SUCCESS);
+    };
+    let shard = Shard {
+        hostname: config.shard_hostname.clone(),
+        store,
+        client,
+        max_upload_jobs: config.max_upload_jobs,
+        carried: Carried::default(),
+    };
+    run::run(
+        &shard,
+        config.heartbeat_pause,
+        config.lifetime,
+        &health,
+        stop,
+    )
+    .await;
+    tracing::info!("shard-client stopped");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Connects to the shard database and creates or adopts the schema, which
@@ -160,6 +197,43 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
         tracing::info!(tables = ?report.adopted, "adopted existing AFE tables");
     }
     Ok(store)
+}
+
+/// The first pause after `run` fails to reach the database; it doubles up
+/// to [`DATABASE_RETRY_MAX`].
+const DATABASE_RETRY_FIRST: Duration = Duration::from_secs(1);
+
+/// The longest pause between two attempts to reach the database.
+const DATABASE_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// [`open_store`] until it succeeds, for `run`: a database that is down at
+/// start (restarting with the machine, say) is waited for with backoff,
+/// each failure logged with its real cause and counted. `None` when `stop`
+/// is cancelled first.
+async fn wait_for_store(config: &Config, stop: &CancellationToken) -> Option<Store> {
+    let mut pause = DATABASE_RETRY_FIRST;
+    for attempt in 1u64.. {
+        let failure = tokio::select! {
+            () = stop.cancelled() => return None,
+            opened = open_store(config) => match opened {
+                Ok(store) => return Some(store),
+                Err(e) => e,
+            },
+        };
+        metrics::counter!(shard_engine::metrics::DATABASE_CONNECT_FAILURES).increment(1);
+        tracing::warn!(
+            attempt,
+            retry_in_s = pause.as_secs(),
+            error = %one_line(&failure),
+            "the shard database is not reachable yet; waiting for it"
+        );
+        tokio::select! {
+            () = stop.cancelled() => return None,
+            () = tokio::time::sleep(pause) => {}
+        }
+        pause = (pause * 2).min(DATABASE_RETRY_MAX);
+    }
+    None
 }
 
 /// How the store opens the database, from the configuration.

@@ -40,6 +40,10 @@ pub const LAST_SUCCESS: &str = "shard_client_last_success_timestamp_seconds";
 /// Counter: known hosts forgotten because the master no longer has them.
 pub const HOSTS_FORGOTTEN: &str = "shard_client_hosts_forgotten_total";
 
+/// Counter: attempts of `run` to reach the shard database at start that
+/// failed (it waits for the database rather than exiting).
+pub const DATABASE_CONNECT_FAILURES: &str = "shard_client_database_connect_failures_total";
+
 /// Every `failure_type` label value.
 pub const FAILURE_TYPES: [&str; 6] = [
     "connection",
@@ -88,6 +92,10 @@ pub fn describe() {
         HOSTS_FORGOTTEN,
         "Known hosts forgotten (made invalid) because the master no longer has them."
     );
+    describe_counter!(
+        DATABASE_CONNECT_FAILURES,
+        "Failed attempts to reach the shard database while starting."
+    );
     describe_histogram!(
         HEARTBEAT_DURATION,
         Unit::Seconds,
@@ -108,6 +116,7 @@ pub fn describe() {
     }
     counter!(HEARTBEATS).increment(0);
     counter!(HOSTS_FORGOTTEN).increment(0);
+    counter!(DATABASE_CONNECT_FAILURES).increment(0);
 }
 
 /// What the packet reported, recorded before the call is made.

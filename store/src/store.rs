@@ -9,7 +9,7 @@ use sea_orm::sqlx::Executor;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -17,6 +17,7 @@ use crate::error::{StoreError, redact_url};
 use crate::layout::Layout;
 use crate::migration::Migrator;
 use crate::schema::AFE_TABLES;
+use sea_orm::{DbErr, RuntimeErr};
 
 /// How long a statement waits for a lock or a pooled connection before the
 /// heartbeat gives up on the database (and retries next tick).
@@ -130,8 +131,8 @@ impl Store {
                             let zone = zone.clone();
                             Box::pin(async move {
                                 // Bound, not spliced: the zone comes from
-                                // the configuration (checked below, as the
-                                // pool would only retry a failure here).
+                                // the configuration (checked by the probe,
+                                // as the pool would only retry a failure).
                                 sea_orm::sqlx::query("SELECT set_config('TimeZone', $1, false)")
                                     .bind(zone)
                                     .execute(conn)
@@ -147,9 +148,7 @@ impl Store {
                 });
             }
         }
-        if matches!(scheme, "postgres" | "postgresql") && settings.time_zone != "UTC" {
-            check_time_zone(url, &settings.time_zone).await?;
-        }
+        probe(scheme, url, settings).await?;
         let mut db = Database::connect(options)
             .await
             .map_err(|source| StoreError::Connect {
@@ -241,34 +240,46 @@ impl Store {
     }
 }
 
-/// Sets `zone` on one connection of its own, so that an unknown zone is
-/// reported by name; in the pool's connect hook it would only be retried
-/// until the pool timed out.
-async fn check_time_zone(url: &str, zone: &str) -> Result<(), StoreError> {
-    let mut options = ConnectOptions::new(url);
-    options
-        .sqlx_logging(false)
-        .max_connections(1)
-        .connect_timeout(LOCK_WAIT)
-        .acquire_timeout(LOCK_WAIT);
-    let probe = Database::connect(options)
-        .await
-        .map_err(|source| StoreError::Connect {
-            url: redact_url(url),
-            source,
-        })?;
-    let set = probe
-        .execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT set_config('TimeZone', $1, false)",
-            [zone.into()],
-        ))
-        .await;
-    let _ = probe.close().await;
-    set.map(|_| ()).map_err(|source| StoreError::TimeZone {
-        zone: zone.to_owned(),
-        source,
-    })
+/// Opens one connection of its own before the pool does, and closes it.
+/// The pool retries a failed connection until its acquire timeout and then
+/// reports only "pool timed out", hiding the cause (connection refused, a
+/// wrong password, no such database); here the cause comes out at once. On
+/// PostgreSQL the probe also sets the time zone, which in the pool's
+/// connect hook would likewise only be retried, so an unknown zone is
+/// reported by name.
+async fn probe(scheme: &str, url: &str, settings: &StoreOptions) -> Result<(), StoreError> {
+    use sea_orm::sqlx::{Connection, MySqlConnection, PgConnection, SqliteConnection};
+    let connect_error = |e: sea_orm::sqlx::Error| StoreError::Connect {
+        url: redact_url(url),
+        source: DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))),
+    };
+    let attempt = async {
+        match scheme {
+            "sqlite" => SqliteConnection::connect(url).await?.close().await,
+            "mysql" | "mariadb" => MySqlConnection::connect(url).await?.close().await,
+            _ => {
+                let mut conn = PgConnection::connect(url).await?;
+                if let Err(e) = sea_orm::sqlx::query("SELECT set_config('TimeZone', $1, false)")
+                    .bind(&settings.time_zone)
+                    .execute(&mut conn)
+                    .await
+                {
+                    let _ = conn.close().await;
+                    return Ok(Err(StoreError::TimeZone {
+                        zone: settings.time_zone.clone(),
+                        source: DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))),
+                    }));
+                }
+                conn.close().await
+            }
+        }
+        .map(Ok)
+    };
+    match tokio::time::timeout(LOCK_WAIT, attempt).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(e)) => Err(connect_error(e)),
+        Err(_) => Err(connect_error(sea_orm::sqlx::Error::PoolTimedOut)),
+    }
 }
 
 /// Starts a transaction that will write (a savepoint when `db` is already a

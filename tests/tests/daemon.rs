@@ -132,3 +132,99 @@ async fn stray_shard_client_variables_are_warned_about_and_ignored() {
     }
     assert_eq!(master.heartbeats().len(), 1, "the heartbeat ran");
 }
+
+/// A SQLite URL in a folder that does not exist yet: the database cannot be
+/// opened until the folder is made, as a database server that is down
+/// cannot be reached until it is up.
+fn database_not_there_yet(name: &str) -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("shard-client-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let url = format!("sqlite://{}/shard.db?mode=rwc", dir.display());
+    (dir, url)
+}
+
+/// `run` started before its database is reachable waits for it, saying why
+/// it cannot reach it (the real cause, not the pool's timeout), and sends
+/// heartbeats once it can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_waits_for_a_database_that_is_down_at_start() {
+    let Some(db) = TestDb::empty(shard_store::testing::Backend::Sqlite).await else {
+        return;
+    };
+    let (dir, url) = database_not_there_yet("waits");
+    let master = ScriptedMaster::start(Script::default()).await;
+    let args = set(args("run", &master, &db), "--database-url", &url);
+    let running = ShardClient::spawn(args, &ENV);
+
+    let waiting = running
+        .wait_for_stderr_line(|line| line.contains("not reachable yet"), START_TIMEOUT)
+        .await;
+    let Some(waiting) = waiting else {
+        panic!("no waiting line:\n{}", running.stderr_so_far())
+    };
+    assert!(
+        waiting.contains("unable to open database file"),
+        "{waiting}"
+    );
+    assert!(!waiting.contains("pool timed out"), "{waiting}");
+    assert_eq!(
+        master.requests().len(),
+        0,
+        "no heartbeat without a database"
+    );
+
+    std::fs::create_dir_all(&dir).unwrap();
+    master.wait_for_requests(1, START_TIMEOUT).await.unwrap();
+    running.terminate();
+    let output = running.wait(EXIT_TIMEOUT).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(output.code, Some(0), "{output}");
+    master.assert_no_violations();
+}
+
+/// SIGTERM ends a `run` that is still waiting for its database at once,
+/// with exit 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_stops_on_sigterm_while_waiting_for_the_database() {
+    let Some(db) = TestDb::empty(shard_store::testing::Backend::Sqlite).await else {
+        return;
+    };
+    let (_dir, url) = database_not_there_yet("sigterm");
+    let master = ScriptedMaster::start(Script::default()).await;
+    let args = set(args("run", &master, &db), "--database-url", &url);
+    let running = ShardClient::spawn(args, &ENV);
+    running
+        .wait_for_stderr_line(|line| line.contains("not reachable yet"), START_TIMEOUT)
+        .await
+        .unwrap_or_else(|| panic!("no waiting line:\n{}", running.stderr_so_far()));
+
+    let asked = Instant::now();
+    running.terminate();
+    let output = running.wait(EXIT_TIMEOUT).await;
+
+    assert_eq!(output.code, Some(0), "{output}");
+    assert!(
+        asked.elapsed() < SIGTERM_BOUND,
+        "took {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(master.requests().len(), 0);
+}
+
+/// `once` does not wait: it fails at once with the real cause, said once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_fails_fast_on_a_database_that_is_down_naming_the_cause_once() {
+    let Some(db) = TestDb::empty(shard_store::testing::Backend::Sqlite).await else {
+        return;
+    };
+    let (_dir, url) = database_not_there_yet("once");
+    let master = ScriptedMaster::start(Script::default()).await;
+
+    let output = run_to_end(set(args("once", &master, &db), "--database-url", &url)).await;
+
+    assert_eq!(output.code, Some(1), "{output}");
+    let cause = "unable to open database file";
+    assert_eq!(output.stderr.matches(cause).count(), 1, "{output}");
+    assert!(!output.stderr.contains("pool timed out"), "{output}");
+    assert_eq!(master.requests().len(), 0);
+}
