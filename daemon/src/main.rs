@@ -95,8 +95,8 @@ async fn dispatch(cli: Cli, config: Config, client: AfeClient) -> anyhow::Result
         tracing::warn!("{warning}");
     }
     if let Command::Schema { json } = cli.command {
-        // Read-only: the catalog as it is, without creating anything.
-        let store = Store::connect_with(&config.database_url, &store_options(&config)).await?;
+        // The catalog as it is, without creating anything.
+        let store = open_read_only(&config).await?;
         let layout = store.layout();
         if json {
             println!("{}", serde_json::to_string_pretty(&*layout)?);
@@ -104,6 +104,9 @@ async fn dispatch(cli: Cli, config: Config, client: AfeClient) -> anyhow::Result
             print!("{}", schema::table(&layout));
         }
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Command::Status { json } = cli.command {
+        return status(&config, json).await;
     }
     if let Command::Run = cli.command {
         return run_daemon(config, client).await;
@@ -118,15 +121,7 @@ async fn dispatch(cli: Cli, config: Config, client: AfeClient) -> anyhow::Result
         carried: Carried::default(),
     };
     match cli.command {
-        Command::Migrate | Command::Schema { .. } | Command::Run => Ok(ExitCode::SUCCESS),
-        Command::Status { json } => {
-            let packet =
-                status::next_packet(&shard.store, &shard.hostname, config.max_upload_jobs).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&packet)?);
-            } else {
-                print!("{}", status::table(&packet));
-            }
+        Command::Migrate | Command::Schema { .. } | Command::Status { .. } | Command::Run => {
             Ok(ExitCode::SUCCESS)
         }
         Command::Once => {
@@ -236,10 +231,49 @@ async fn wait_for_store(config: &Config, stop: &CancellationToken) -> Option<Sto
     None
 }
 
+/// `status`: the packet the next heartbeat would send, read without
+/// writing anything, from a database whose tables must all be there.
+async fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let store = open_read_only(config).await?;
+    let layout = store.layout();
+    let missing: Vec<&str> = shard_store::schema::AFE_TABLES
+        .iter()
+        .copied()
+        .filter(|t| layout.table(t).is_none())
+        .collect();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "the shard database {} lacks the AFE tables {}: is it the right database? \
+             `shard-client migrate` creates them",
+            shard_store::redact_url(&config.database_url),
+            missing.join(", ")
+        );
+    }
+    let packet =
+        status::next_packet(&store, &config.shard_hostname, config.max_upload_jobs).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&packet)?);
+    } else {
+        print!("{}", status::table(&packet));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Opens the shard database for reading only (`status`, `schema`): a
+/// mistyped SQLite path is reported, not created.
+async fn open_read_only(config: &Config) -> anyhow::Result<Store> {
+    let settings = StoreOptions {
+        read_only: true,
+        ..store_options(config)
+    };
+    Ok(Store::connect_with(&config.database_url, &settings).await?)
+}
+
 /// How the store opens the database, from the configuration.
 fn store_options(config: &Config) -> StoreOptions {
     StoreOptions {
         time_zone: config.database_time_zone.clone(),
+        read_only: false,
     }
 }
 

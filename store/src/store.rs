@@ -1,6 +1,7 @@
 //! [`Store`]: one pooled connection to the shard database, opened with the
 //! per-backend settings §9 asks for, and counting its statements.
 
+use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
@@ -52,12 +53,16 @@ pub struct StoreOptions {
     /// it, so a `timestamp with time zone` column holds the same instant
     /// Django would write; `datetime` columns are naive and need none.
     pub time_zone: String,
+    /// Open the database for reading only (`status`, `schema`): a SQLite
+    /// file is never created, and every session refuses to write.
+    pub read_only: bool,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             time_zone: "UTC".to_owned(),
+            read_only: false,
         }
     }
 }
@@ -96,19 +101,27 @@ impl Store {
                     // database: keep exactly one.
                     options.max_connections(1).min_connections(1);
                 }
-                options.map_sqlx_sqlite_opts(|o| {
-                    o.statement_cache_capacity(STATEMENT_CACHE)
+                let read_only = settings.read_only;
+                options.map_sqlx_sqlite_opts(move |o| {
+                    let o = o
+                        .statement_cache_capacity(STATEMENT_CACHE)
                         .foreign_keys(true)
-                        .journal_mode(SqliteJournalMode::Wal)
-                        .synchronous(SqliteSynchronous::Normal)
-                        .busy_timeout(LOCK_WAIT)
+                        .busy_timeout(LOCK_WAIT);
+                    if read_only {
+                        // Setting the journal mode would write.
+                        o.read_only(true).create_if_missing(false)
+                    } else {
+                        o.journal_mode(SqliteJournalMode::Wal)
+                            .synchronous(SqliteSynchronous::Normal)
+                    }
                 });
             }
             "mysql" | "mariadb" => {
+                let read_only = settings.read_only;
                 options
                     .map_sqlx_mysql_opts(|o| o.charset("utf8mb4"))
-                    .map_sqlx_mysql_pool_opts(|pool| {
-                        pool.after_connect(|conn, _meta| {
+                    .map_sqlx_mysql_pool_opts(move |pool| {
+                        pool.after_connect(move |conn, _meta| {
                             Box::pin(async move {
                                 // Strict mode makes MySQL refuse what does
                                 // not fit instead of truncating it.
@@ -116,6 +129,9 @@ impl Store {
                                     "SET SESSION sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES')",
                                 )
                                 .await?;
+                                if read_only {
+                                    conn.execute("SET SESSION TRANSACTION READ ONLY").await?;
+                                }
                                 Ok(())
                             })
                         })
@@ -123,6 +139,7 @@ impl Store {
             }
             "postgres" | "postgresql" => {
                 let zone = settings.time_zone.clone();
+                let read_only = settings.read_only;
                 options
                     .map_sqlx_postgres_opts(|o| o.statement_cache_capacity(STATEMENT_CACHE))
                     .map_sqlx_postgres_pool_opts(move |pool| {
@@ -135,8 +152,12 @@ impl Store {
                                 // as the pool would only retry a failure).
                                 sea_orm::sqlx::query("SELECT set_config('TimeZone', $1, false)")
                                     .bind(zone)
-                                    .execute(conn)
+                                    .execute(&mut *conn)
                                     .await?;
+                                if read_only {
+                                    conn.execute("SET default_transaction_read_only = on")
+                                        .await?;
+                                }
                                 Ok(())
                             })
                         })
@@ -248,14 +269,21 @@ impl Store {
 /// connect hook would likewise only be retried, so an unknown zone is
 /// reported by name.
 async fn probe(scheme: &str, url: &str, settings: &StoreOptions) -> Result<(), StoreError> {
-    use sea_orm::sqlx::{Connection, MySqlConnection, PgConnection, SqliteConnection};
+    use sea_orm::sqlx::sqlite::SqliteConnectOptions;
+    use sea_orm::sqlx::{ConnectOptions as _, Connection, MySqlConnection, PgConnection};
     let connect_error = |e: sea_orm::sqlx::Error| StoreError::Connect {
         url: redact_url(url),
         source: DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))),
     };
     let attempt = async {
         match scheme {
-            "sqlite" => SqliteConnection::connect(url).await?.close().await,
+            "sqlite" => {
+                let mut options = SqliteConnectOptions::from_str(url)?;
+                if settings.read_only {
+                    options = options.read_only(true).create_if_missing(false);
+                }
+                options.connect().await?.close().await
+            }
             "mysql" | "mariadb" => MySqlConnection::connect(url).await?.close().await,
             _ => {
                 let mut conn = PgConnection::connect(url).await?;

@@ -284,6 +284,7 @@ async fn a_timestamptz_written_in_los_angeles_reads_back_as_the_same_naive_time(
         db.url(),
         &StoreOptions {
             time_zone: "America/Los_Angeles".into(),
+            ..StoreOptions::default()
         },
     )
     .await
@@ -330,6 +331,7 @@ async fn an_unknown_time_zone_fails_the_connection_naming_it() {
         db.url(),
         &StoreOptions {
             time_zone: "Mars/Olympus_Mons".into(),
+            ..StoreOptions::default()
         },
     )
     .await

@@ -1,6 +1,6 @@
 //! `shard-client status` (§10): the packet the next heartbeat would send,
 //! for people and as JSON, read from the database without contacting the
-//! master. On every backend.
+//! master, and without writing to it. On every backend.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -15,6 +15,7 @@ use shard_tests::{Script, ScriptedMaster};
 backend_tests!(
     status_prints_the_known_job_ids_without_contacting_the_master,
     status_json_prints_the_packet_as_json_without_contacting_the_master,
+    status_on_a_database_without_the_tables_says_so_and_creates_nothing,
 );
 
 /// Host 1 running job 10; jobs 11 queued and 12 finished on host 2.
@@ -123,4 +124,48 @@ async fn status_json_prints_the_packet_as_json_without_contacting_the_master(db:
     );
     assert_eq!(master.requests().len(), 0);
     master.assert_no_violations();
+}
+
+async fn status_on_a_database_without_the_tables_says_so_and_creates_nothing(db: TestDb) {
+    let master = ScriptedMaster::start(Script::default()).await;
+
+    let output = run_to_end(args("status", &master, &db)).await;
+
+    assert_eq!(output.code, Some(1), "{output}");
+    assert!(
+        output
+            .stderr
+            .contains("lacks the AFE tables afe_shards, afe_labels"),
+        "{output}"
+    );
+    assert!(
+        output
+            .stderr
+            .contains("`shard-client migrate` creates them"),
+        "{output}"
+    );
+    let layout = db.store.refresh_layout().await.unwrap();
+    assert_eq!(layout.tables.len(), 0, "status created {:?}", layout.tables);
+    assert_eq!(master.requests().len(), 0);
+}
+
+/// A mistyped SQLite path is reported, not created as an empty database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_on_a_mistyped_sqlite_path_creates_no_file() {
+    let Some(db) = TestDb::empty(shard_store::testing::Backend::Sqlite).await else {
+        return;
+    };
+    let master = ScriptedMaster::start(Script::default()).await;
+    let path = std::env::temp_dir().join(format!("shard-client-typo-{}.db", std::process::id()));
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+
+    let output = run_to_end(set(args("status", &master, &db), "--database-url", &url)).await;
+
+    assert_eq!(output.code, Some(1), "{output}");
+    assert!(output.stderr.contains(&url), "{output}");
+    assert!(
+        output.stderr.contains("unable to open database file"),
+        "{output}"
+    );
+    assert!(!path.exists(), "status created {}", path.display());
 }
