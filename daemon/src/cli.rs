@@ -12,12 +12,20 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
+/// The version and the git revision the binary was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("SHARD_CLIENT_REVISION"),
+    ")"
+);
+
 /// The parsed command line: where the configuration file is, how to log, the
 /// flags that override the configuration, and what to do.
 #[derive(Debug, Clone, PartialEq, Parser)]
 #[command(
     name = "shard-client",
-    version,
+    version = VERSION,
     about = "Shard client of the Autotest frontend: sends heartbeats to the global AFE and keeps the shard database in sync."
 )]
 pub struct Cli {

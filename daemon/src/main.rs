@@ -141,7 +141,7 @@ async fn dispatch(cli: Cli, config: Config, client: AfeClient) -> anyhow::Result
 /// instant, the database is waited for (see [`wait_for_store`]), then
 /// heartbeats go out until SIGTERM or the configured lifetime.
 async fn run_daemon(config: Config, client: AfeClient) -> anyhow::Result<ExitCode> {
-    tracing::info!(config = %config, "shard-client starting");
+    tracing::info!(version = cli::VERSION, config = %config, "shard-client starting");
     let stop = shutdown_on_signal()?;
     let handle = serve::install_recorder()?;
     let health = Arc::new(Health::new(config.heartbeat_pause, config.rpc.budget));

@@ -35,6 +35,7 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
         .install_recorder()
         .context("installing the metrics recorder")?;
     shard_engine::metrics::describe();
+    shard_engine::metrics::build_info(env!("CARGO_PKG_VERSION"), env!("SHARD_CLIENT_REVISION"));
     Ok(handle)
 }
 

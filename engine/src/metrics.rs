@@ -40,6 +40,10 @@ pub const LAST_SUCCESS: &str = "shard_client_last_success_timestamp_seconds";
 /// Counter: known hosts forgotten because the master no longer has them.
 pub const HOSTS_FORGOTTEN: &str = "shard_client_hosts_forgotten_total";
 
+/// Gauge, always 1: the version and git revision of the running binary, as
+/// labels (`version`, `revision`).
+pub const BUILD_INFO: &str = "shard_client_build_info";
+
 /// Counter: attempts of `run` to reach the shard database at start that
 /// failed (it waits for the database rather than exiting).
 pub const DATABASE_CONNECT_FAILURES: &str = "shard_client_database_connect_failures_total";
@@ -117,6 +121,18 @@ pub fn describe() {
     counter!(HEARTBEATS).increment(0);
     counter!(HOSTS_FORGOTTEN).increment(0);
     counter!(DATABASE_CONNECT_FAILURES).increment(0);
+    // No success yet: 0, so that "time since the last success" alerts from
+    // the start instead of seeing no data.
+    gauge!(LAST_SUCCESS).set(0.0);
+}
+
+/// Records [`BUILD_INFO`] for the binary's `version` and `revision`.
+pub fn build_info(version: &'static str, revision: &'static str) {
+    describe_gauge!(
+        BUILD_INFO,
+        "The running binary: its version and git revision as labels; always 1."
+    );
+    gauge!(BUILD_INFO, "version" => version, "revision" => revision).set(1.0);
 }
 
 /// What the packet reported, recorded before the call is made.

@@ -16,6 +16,7 @@ use shard_tests::scrape::{self, sample};
 use shard_tests::{Reply, Running, Script, ScriptedMaster, ShardClient};
 
 backend_tests!(
+    build_info_and_a_zero_last_success_show_before_any_success,
     metrics_show_every_name_with_its_value_after_a_success_and_a_failure,
     healthz_turns_503_once_heartbeats_have_failed_for_too_long,
     hosts_forgotten_because_the_master_deleted_them_are_counted,
@@ -269,4 +270,47 @@ async fn suite_keyvals_the_shard_cannot_store_are_counted_as_not_applied(db: Tes
     let output = running.wait(EXIT_TIMEOUT).await;
     assert_eq!(output.code, Some(0), "{output}");
     master.assert_no_violations();
+}
+
+async fn build_info_and_a_zero_last_success_show_before_any_success(db: TestDb) {
+    // Every heartbeat fails: no success ever comes.
+    let master = ScriptedMaster::start(Script::new([]).then_always(Reply::error(
+        "DoesNotExist",
+        "Shard matching query does not exist.",
+    )))
+    .await;
+    let version = ShardClient::run_to_end(["--version"], &ENV, EXIT_TIMEOUT).await;
+    assert_eq!(version.code, Some(0), "{version}");
+    // `shard-client 0.1.0 (0123456789ab)`: the version and the git revision.
+    let line = version.stdout.trim();
+    let (name_version, revision) = line
+        .strip_suffix(')')
+        .and_then(|rest| rest.split_once(" ("))
+        .unwrap_or_else(|| panic!("no revision in {line:?}"));
+    assert!(name_version.starts_with("shard-client "), "{line}");
+    assert!(
+        revision == "unknown"
+            || (revision.len() == 12 && revision.chars().all(|c| c.is_ascii_hexdigit())),
+        "{line}"
+    );
+
+    let (running, metrics, _) = run_with_endpoint(args("run", &master, &db)).await;
+    master.wait_for_requests(1, START_TIMEOUT).await.unwrap();
+    let answer = scrape::get(&metrics, GET_TIMEOUT).await.unwrap();
+
+    let text = &answer.body;
+    let value =
+        |series: &str| sample(text, series).unwrap_or_else(|| panic!("no {series} in:\n{text}"));
+    let version = name_version.trim_start_matches("shard-client ");
+    assert_eq!(
+        value(&format!(
+            "shard_client_build_info{{version=\"{version}\",revision=\"{revision}\"}}"
+        )),
+        1.0
+    );
+    assert_eq!(value("shard_client_last_success_timestamp_seconds"), 0.0);
+    assert_eq!(value("shard_client_database_connect_failures_total"), 0.0);
+    running.terminate();
+    let output = running.wait(EXIT_TIMEOUT).await;
+    assert_eq!(output.code, Some(0), "{output}");
 }
