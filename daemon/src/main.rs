@@ -278,6 +278,10 @@ fn store_options(config: &Config) -> StoreOptions {
 }
 
 /// A token cancelled by SIGINT or SIGTERM.
+///
+/// A second signal ends the process at once, with 128 + the signal's number
+/// as its exit code (the shell's convention): an operator who asks twice
+/// does not want to wait for a write the database is holding up.
 fn shutdown_on_signal() -> anyhow::Result<CancellationToken> {
     use tokio::signal::unix::{SignalKind, signal};
     let stop = CancellationToken::new();
@@ -291,6 +295,12 @@ fn shutdown_on_signal() -> anyhow::Result<CancellationToken> {
         };
         tracing::info!(signal = name, "shutdown requested");
         token.cancel();
+        let (name, code) = tokio::select! {
+            _ = term.recv() => ("SIGTERM", 128 + 15),
+            _ = int.recv() => ("SIGINT", 128 + 2),
+        };
+        tracing::warn!(signal = name, "second signal: exiting without finishing");
+        std::process::exit(code);
     });
     Ok(stop)
 }

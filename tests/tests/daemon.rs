@@ -228,3 +228,48 @@ async fn once_fails_fast_on_a_database_that_is_down_naming_the_cause_once() {
     assert!(!output.stderr.contains("pool timed out"), "{output}");
     assert_eq!(master.requests().len(), 0);
 }
+
+/// A first SIGTERM lets the heartbeat in progress finish (here its write
+/// waits for a lock another writer holds); a second one ends the process
+/// at once, with 143 (128 + SIGTERM).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sigterm_exits_at_once() {
+    let Some(db) = TestDb::empty(shard_store::testing::Backend::Sqlite).await else {
+        return;
+    };
+    migrate(&db).await;
+    let master = ScriptedMaster::start(Script::new([Reply::Response(response(
+        vec![host(1)],
+        vec![],
+        vec![],
+    ))]))
+    .await;
+    // Another writer holds the database until the test ends.
+    let lock = shard_store::begin_write(db.store.connection())
+        .await
+        .unwrap();
+    let running = ShardClient::spawn(args("run", &master, &db), &ENV);
+    master.wait_for_requests(1, START_TIMEOUT).await.unwrap();
+    // The answer is in; the client now waits for the write lock (for up to
+    // its 10 s busy timeout).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    running.terminate();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        running.stderr_so_far().contains("shutdown requested"),
+        "{}",
+        running.stderr_so_far()
+    );
+    let asked = Instant::now();
+    running.terminate();
+    let output = running.wait(EXIT_TIMEOUT).await;
+
+    assert_eq!(output.code, Some(143), "{output}");
+    assert!(
+        asked.elapsed() < SIGTERM_BOUND,
+        "took {:?}",
+        asked.elapsed()
+    );
+    drop(lock);
+}
