@@ -144,7 +144,11 @@ async fn run_daemon(config: Config, client: AfeClient) -> anyhow::Result<ExitCod
     tracing::info!(version = cli::VERSION, config = %config, "shard-client starting");
     let stop = shutdown_on_signal()?;
     let handle = serve::install_recorder()?;
-    let health = Arc::new(Health::new(config.heartbeat_pause, config.rpc.budget));
+    let health = Arc::new(Health::new(
+        config.heartbeat_pause,
+        config.rpc.budget,
+        config.rpc.request_timeout,
+    ));
     let bound = serve::serve(
         config.metrics_addr,
         handle,
@@ -157,7 +161,7 @@ async fn run_daemon(config: Config, client: AfeClient) -> anyhow::Result<ExitCod
         healthz = %format!("http://{bound}/healthz"),
         "metrics endpoint listening"
     );
-    let Some(store) = wait_for_store(&config, &stop).await else {
+    let Some(store) = wait_for_store(&config, &stop, &health).await else {
         tracing::info!("shard-client stopped before the database was reachable");
         return Ok(ExitCode::SUCCESS);
     };
@@ -205,9 +209,15 @@ const DATABASE_RETRY_MAX: Duration = Duration::from_secs(30);
 /// start (restarting with the machine, say) is waited for with backoff,
 /// each failure logged with its real cause and counted. `None` when `stop`
 /// is cancelled first.
-async fn wait_for_store(config: &Config, stop: &CancellationToken) -> Option<Store> {
+async fn wait_for_store(
+    config: &Config,
+    stop: &CancellationToken,
+    health: &Health,
+) -> Option<Store> {
     let mut pause = DATABASE_RETRY_FIRST;
     for attempt in 1u64.. {
+        // Each attempt is a tick of a live loop (`/livez`).
+        health.tick();
         let failure = tokio::select! {
             () = stop.cancelled() => return None,
             opened = open_store(config) => match opened {

@@ -37,8 +37,11 @@ pub async fn run(
     }
     let mut tick: u64 = 0;
     while !stop.is_cancelled() {
+        health.tick();
         if heartbeat(shard, &stop).await.is_ok() {
             health.success();
+        } else {
+            health.failure();
         }
         tick += 1;
         let wait = jittered(pause, tick);

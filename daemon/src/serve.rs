@@ -16,7 +16,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::health::Health;
+use crate::health::{Health, Verdict};
 
 /// Buckets of the heartbeat duration histogram, in seconds: a healthy
 /// heartbeat takes milliseconds, a retried one up to the retry budget.
@@ -105,21 +105,25 @@ fn route(
             "text/plain; version=0.0.4; charset=utf-8",
             handle.render(),
         ),
-        "/healthz" => {
-            let verdict = health.verdict();
-            let status = if verdict.healthy {
-                StatusCode::OK
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
-            };
-            reply(status, "application/json", verdict.body + "\n")
-        }
+        "/healthz" => probe(health.verdict()),
+        "/livez" => probe(health.liveness()),
+        "/readyz" => probe(health.readiness()),
         _ => reply(
             StatusCode::NOT_FOUND,
             "text/plain",
-            "try /metrics or /healthz\n".to_owned(),
+            "try /metrics, /healthz, /livez or /readyz\n".to_owned(),
         ),
     }
+}
+
+/// A probe's answer: 200 or 503, with its one line of JSON.
+fn probe(verdict: Verdict) -> Response<Full<Bytes>> {
+    let status = if verdict.healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    reply(status, "application/json", verdict.body + "\n")
 }
 
 fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {

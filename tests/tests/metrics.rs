@@ -17,6 +17,7 @@ use shard_tests::{Reply, Running, Script, ScriptedMaster, ShardClient};
 
 backend_tests!(
     build_info_and_a_zero_last_success_show_before_any_success,
+    readyz_follows_the_last_heartbeat_and_livez_the_loop,
     metrics_show_every_name_with_its_value_after_a_success_and_a_failure,
     healthz_turns_503_once_heartbeats_have_failed_for_too_long,
     hosts_forgotten_because_the_master_deleted_them_are_counted,
@@ -310,6 +311,52 @@ async fn build_info_and_a_zero_last_success_show_before_any_success(db: TestDb) 
     );
     assert_eq!(value("shard_client_last_success_timestamp_seconds"), 0.0);
     assert_eq!(value("shard_client_database_connect_failures_total"), 0.0);
+    running.terminate();
+    let output = running.wait(EXIT_TIMEOUT).await;
+    assert_eq!(output.code, Some(0), "{output}");
+}
+
+async fn readyz_follows_the_last_heartbeat_and_livez_the_loop(db: TestDb) {
+    // The master holds every request until the test pushes an answer.
+    let master = ScriptedMaster::start(Script::new([]).then_wait_for_push()).await;
+    let (running, _, healthz) = run_with_endpoint(args("run", &master, &db)).await;
+    let probe = |path: &str| healthz.replace("/healthz", path);
+    let status = |url: String| async move { scrape::get(&url, GET_TIMEOUT).await.unwrap() };
+
+    master.wait_for_requests(1, START_TIMEOUT).await.unwrap();
+    let before = status(probe("/readyz")).await;
+    assert_eq!(before.status, 503, "{}", before.body);
+    assert!(
+        before.body.contains("no successful heartbeat yet"),
+        "{}",
+        before.body
+    );
+    assert_eq!(status(probe("/livez")).await.status, 200);
+
+    master.push(Reply::empty());
+    master.wait_for_requests(2, START_TIMEOUT).await.unwrap();
+    let ready = status(probe("/readyz")).await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+
+    master.push(Reply::error(
+        "DoesNotExist",
+        "Shard matching query does not exist.",
+    ));
+    master.wait_for_requests(3, START_TIMEOUT).await.unwrap();
+    let failed = status(probe("/readyz")).await;
+    assert_eq!(failed.status, 503, "{}", failed.body);
+    assert!(
+        failed.body.contains("the last heartbeat failed"),
+        "{}",
+        failed.body
+    );
+    let live = status(probe("/livez")).await;
+    assert_eq!(
+        live.status, 200,
+        "a failing master does not make the client dead: {}",
+        live.body
+    );
+
     running.terminate();
     let output = running.wait(EXIT_TIMEOUT).await;
     assert_eq!(output.code, Some(0), "{output}");
