@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod health;
 mod logging;
+mod process;
 mod run;
 mod schema;
 mod serve;

@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::health::{Health, Verdict};
+use crate::process;
 
 /// Buckets of the heartbeat duration histogram, in seconds: a healthy
 /// heartbeat takes milliseconds, a retried one up to the retry budget.
@@ -32,10 +33,16 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
             &DURATION_BUCKETS,
         )
         .context("configuring the heartbeat duration buckets")?
+        .set_buckets_for_metric(
+            Matcher::Full(shard_engine::metrics::PHASE_DURATION.to_owned()),
+            &DURATION_BUCKETS,
+        )
+        .context("configuring the phase duration buckets")?
         .install_recorder()
         .context("installing the metrics recorder")?;
     shard_engine::metrics::describe();
     shard_engine::metrics::build_info(env!("CARGO_PKG_VERSION"), env!("SHARD_CLIENT_REVISION"));
+    process::describe(std::time::SystemTime::now());
     Ok(handle)
 }
 
@@ -100,11 +107,14 @@ fn route(
     health: &Health,
 ) -> Response<Full<Bytes>> {
     match req.uri().path() {
-        "/metrics" => reply(
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            handle.render(),
-        ),
+        "/metrics" => {
+            process::sample();
+            reply(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                handle.render(),
+            )
+        }
         "/healthz" => probe(health.verdict()),
         "/livez" => probe(health.liveness()),
         "/readyz" => probe(health.readiness()),

@@ -70,8 +70,12 @@ pub async fn heartbeat(
     cancel: &CancellationToken,
 ) -> Result<Report, HeartbeatError> {
     let started = Instant::now();
-    let outcome = steps(shard, cancel).await;
+    let statements = shard.store.statements();
+    let mut outcome = steps(shard, cancel).await;
     let took = started.elapsed();
+    if let Ok(report) = &mut outcome {
+        report.statements = shard.store.statements().saturating_sub(statements);
+    }
     match &outcome {
         Ok(report) => {
             log_report(report);
@@ -251,6 +255,7 @@ fn report(
         request_bytes: reply.request_bytes,
         response_bytes: reply.response_bytes,
         attempts: reply.attempts,
+        statements: 0,
         phases,
     }
 }
@@ -307,6 +312,7 @@ fn log_report(r: &Report) {
         request_bytes = r.request_bytes,
         response_bytes = r.response_bytes,
         attempts = r.attempts,
+        statements = r.statements,
         build_ms = r.phases.build.as_millis() as u64,
         call_ms = r.phases.call.as_millis() as u64,
         write_ms = r.phases.write.as_millis() as u64,

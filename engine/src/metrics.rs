@@ -40,6 +40,22 @@ pub const LAST_SUCCESS: &str = "shard_client_last_success_timestamp_seconds";
 /// Counter: known hosts forgotten because the master no longer has them.
 pub const HOSTS_FORGOTTEN: &str = "shard_client_hosts_forgotten_total";
 
+/// Counter: hosts in heartbeat responses, parsed or not.
+pub const HOSTS_RECEIVED_TOTAL: &str = "shard_client_hosts_received_total";
+
+/// Counter: jobs in heartbeat responses, parsed or not.
+pub const JOBS_RECEIVED_TOTAL: &str = "shard_client_jobs_received_total";
+
+/// Counter: finished jobs uploaded to the master.
+pub const JOBS_UPLOADED_TOTAL: &str = "shard_client_jobs_uploaded_total";
+
+/// Histogram: the duration of each step of a successful heartbeat, by
+/// `phase` (`build`, `call`, `write`).
+pub const PHASE_DURATION: &str = "shard_client_heartbeat_phase_duration_seconds";
+
+/// Gauge: database statements the last successful heartbeat executed.
+pub const STATEMENTS: &str = "shard_client_heartbeat_statements";
+
 /// Gauge, always 1: the version and git revision of the running binary, as
 /// labels (`version`, `revision`).
 pub const BUILD_INFO: &str = "shard_client_build_info";
@@ -100,6 +116,26 @@ pub fn describe() {
         DATABASE_CONNECT_FAILURES,
         "Failed attempts to reach the shard database while starting."
     );
+    describe_counter!(HOSTS_RECEIVED_TOTAL, "Hosts received from the master.");
+    describe_counter!(JOBS_RECEIVED_TOTAL, "Jobs received from the master.");
+    describe_counter!(JOBS_UPLOADED_TOTAL, "Finished jobs uploaded to the master.");
+    describe_counter!(
+        shard_rpc::ATTEMPTS,
+        "Attempts of calls to the master, by method, retries included."
+    );
+    describe_counter!(
+        shard_rpc::RETRIES,
+        "Attempts of calls to the master that failed and were retried, by method."
+    );
+    describe_histogram!(
+        PHASE_DURATION,
+        Unit::Seconds,
+        "Duration of each step of a successful heartbeat: build, call, write."
+    );
+    describe_gauge!(
+        STATEMENTS,
+        "Database statements the last successful heartbeat executed."
+    );
     describe_histogram!(
         HEARTBEAT_DURATION,
         Unit::Seconds,
@@ -121,6 +157,16 @@ pub fn describe() {
     counter!(HEARTBEATS).increment(0);
     counter!(HOSTS_FORGOTTEN).increment(0);
     counter!(DATABASE_CONNECT_FAILURES).increment(0);
+    for counter in [
+        HOSTS_RECEIVED_TOTAL,
+        JOBS_RECEIVED_TOTAL,
+        JOBS_UPLOADED_TOTAL,
+    ] {
+        counter!(counter).increment(0);
+    }
+    for counter in [shard_rpc::ATTEMPTS, shard_rpc::RETRIES] {
+        counter!(counter, "method" => "shard_heartbeat").increment(0);
+    }
     // No success yet: 0, so that "time since the last success" alerts from
     // the start instead of seeing no data.
     gauge!(LAST_SUCCESS).set(0.0);
@@ -149,6 +195,17 @@ pub(crate) fn success(report: &Report, took: Duration) {
     gauge!(JOBS_RECEIVED).set(report.received.jobs as f64);
     gauge!(SUITE_KEYVALS_RECEIVED).set(report.received.suite_keyvals as f64);
     gauge!(JOBS_UPLOADED).set(report.jobs_uploaded.len() as f64);
+    counter!(HOSTS_RECEIVED_TOTAL).increment(report.received.hosts as u64);
+    counter!(JOBS_RECEIVED_TOTAL).increment(report.received.jobs as u64);
+    counter!(JOBS_UPLOADED_TOTAL).increment(report.jobs_uploaded.len() as u64);
+    gauge!(STATEMENTS).set(report.statements as f64);
+    for (phase, took) in [
+        ("build", report.phases.build),
+        ("call", report.phases.call),
+        ("write", report.phases.write),
+    ] {
+        histogram!(PHASE_DURATION, "phase" => phase).record(took.as_secs_f64());
+    }
     for rejected in &report.rejected {
         counter!(DESERIALIZATION_FAILURES, "kind" => rejected.kind.as_str()).increment(1);
     }
@@ -158,7 +215,7 @@ pub(crate) fn success(report: &Report, took: Duration) {
             .increment(report.suite_keyvals_without_job.len() as u64);
     }
     counter!(HEARTBEATS).increment(1);
-    histogram!(HEARTBEAT_DURATION).record(took.as_secs_f64());
+    histogram!(HEARTBEAT_DURATION, "outcome" => "success").record(took.as_secs_f64());
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -168,7 +225,7 @@ pub(crate) fn success(report: &Report, took: Duration) {
 /// A failed heartbeat.
 pub(crate) fn failure(failure_type: &'static str, took: Duration) {
     counter!(HEARTBEAT_FAILURES, "failure_type" => failure_type).increment(1);
-    histogram!(HEARTBEAT_DURATION).record(took.as_secs_f64());
+    histogram!(HEARTBEAT_DURATION, "outcome" => "failure").record(took.as_secs_f64());
 }
 
 /// Known hosts forgotten because the master no longer has them.

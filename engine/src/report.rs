@@ -68,6 +68,8 @@ pub struct Report {
     pub response_bytes: u64,
     /// Attempts the call took (1 unless it was retried).
     pub attempts: u32,
+    /// Database statements the heartbeat executed (all three steps).
+    pub statements: u64,
     /// Duration of each step.
     pub phases: Phases,
 }

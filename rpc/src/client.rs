@@ -25,6 +25,12 @@ use crate::error::{RpcError, excerpt};
 use crate::retry::Schedule;
 use crate::tls;
 
+/// Counter: attempts of AFE calls, by `method`, retries included.
+pub const ATTEMPTS: &str = "shard_client_rpc_attempts_total";
+
+/// Counter: attempts of AFE calls that failed and were retried, by `method`.
+pub const RETRIES: &str = "shard_client_rpc_retries_total";
+
 /// How much of a non-2xx body is read for the error's excerpt.
 const ERROR_BODY_LIMIT: u64 = 4096;
 
@@ -132,6 +138,7 @@ impl AfeClient {
         let mut attempts = 0u32;
         loop {
             attempts = attempts.saturating_add(1);
+            metrics::counter!(ATTEMPTS, "method" => method.to_owned()).increment(1);
             let timeout = schedule.attempt_timeout(Instant::now(), self.request_timeout);
             let attempt = tokio::time::timeout(timeout, self.attempt(&url, &uri, &body));
             let outcome = tokio::select! {
@@ -175,6 +182,7 @@ impl AfeClient {
                 error = %error,
                 "AFE call failed; retrying"
             );
+            metrics::counter!(RETRIES, "method" => method.to_owned()).increment(1);
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => return Err(RpcError::Cancelled { url }),

@@ -28,7 +28,7 @@ mod error;
 mod retry;
 mod tls;
 
-pub use client::{AfeClient, Reply};
+pub use client::{ATTEMPTS, AfeClient, RETRIES, Reply};
 pub use config::{
     DEFAULT_BUDGET, DEFAULT_DELAY, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_PATH,
     DEFAULT_REQUEST_TIMEOUT, FALLBACK_USER, RpcConfig, default_user,

@@ -145,7 +145,40 @@ async fn metrics_show_every_name_with_its_value_after_a_success_and_a_failure(db
     }
     assert_eq!(value("shard_client_heartbeats_total"), 1.0);
     assert_eq!(value("shard_client_hosts_forgotten_total"), 0.0);
-    assert_eq!(value("shard_client_heartbeat_duration_seconds_count"), 2.0);
+    for outcome in ["success", "failure"] {
+        let series =
+            format!("shard_client_heartbeat_duration_seconds_count{{outcome=\"{outcome}\"}}");
+        assert_eq!(value(&series), 1.0, "{series}");
+    }
+    // The counters beside the spec's gauges, and the per-phase durations
+    // and statements of the one success.
+    assert_eq!(value("shard_client_hosts_received_total"), 2.0);
+    assert_eq!(value("shard_client_jobs_received_total"), 1.0);
+    assert_eq!(value("shard_client_jobs_uploaded_total"), 1.0);
+    for phase in ["build", "call", "write"] {
+        let series =
+            format!("shard_client_heartbeat_phase_duration_seconds_count{{phase=\"{phase}\"}}");
+        assert_eq!(value(&series), 1.0, "{series}");
+    }
+    assert!(value("shard_client_heartbeat_statements") > 0.0);
+    // Two calls answered at once, and the third one waiting.
+    assert_eq!(
+        value("shard_client_rpc_attempts_total{method=\"shard_heartbeat\"}"),
+        3.0
+    );
+    assert_eq!(
+        value("shard_client_rpc_retries_total{method=\"shard_heartbeat\"}"),
+        0.0
+    );
+    #[cfg(target_os = "linux")]
+    for series in [
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+    ] {
+        assert!(value(series) > 0.0, "{series}");
+    }
     let last_success = value("shard_client_last_success_timestamp_seconds");
     assert!(
         before.as_secs_f64() <= last_success && last_success <= after.as_secs_f64(),
