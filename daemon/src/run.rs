@@ -8,6 +8,7 @@ use std::time::Duration;
 use shard_engine::{Shard, heartbeat};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::health::Health;
 
@@ -37,13 +38,15 @@ pub async fn run(
     }
     let mut tick: u64 = 0;
     while !stop.is_cancelled() {
+        tick += 1;
         health.tick();
-        if heartbeat(shard, &stop).await.is_ok() {
+        // One span per heartbeat: every line it logs carries its tick.
+        let span = tracing::info_span!("heartbeat", tick);
+        if heartbeat(shard, &stop).instrument(span).await.is_ok() {
             health.success();
         } else {
             health.failure();
         }
-        tick += 1;
         let wait = jittered(pause, tick);
         tokio::select! {
             () = tokio::time::sleep_until(Instant::now() + wait) => {}

@@ -273,3 +273,31 @@ async fn a_second_sigterm_exits_at_once() {
     );
     drop(lock);
 }
+
+/// Every line a heartbeat logs carries its tick number, one span per
+/// heartbeat, so that an operator can follow one heartbeat through the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_line_of_a_heartbeat_carries_its_tick() {
+    let Some(db) = TestDb::empty(shard_store::testing::Backend::Sqlite).await else {
+        return;
+    };
+    let master = ScriptedMaster::start(Script::default()).await;
+    let running = ShardClient::spawn(args("run", &master, &db), &ENV);
+    master.wait_for_requests(3, START_TIMEOUT).await.unwrap();
+    running.terminate();
+    let output = running.wait(EXIT_TIMEOUT).await;
+
+    assert_eq!(output.code, Some(0), "{output}");
+    let done: Vec<&str> = output
+        .stderr
+        .lines()
+        .filter(|line| line.contains("heartbeat done"))
+        .collect();
+    assert!(done.len() >= 2, "{output}");
+    for (i, line) in done.iter().enumerate() {
+        assert!(
+            line.contains(&format!("heartbeat{{tick={}}}", i + 1)),
+            "line {i}: {line}"
+        );
+    }
+}
