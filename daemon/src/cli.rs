@@ -68,6 +68,8 @@ pub enum Command {
     },
     /// Create or upgrade the shard database schema.
     Migrate,
+    /// Print the effective configuration, secrets hidden, each value with where it came from; exit 2 when it is invalid.
+    Config,
     /// Print the afe_ tables as the database's catalog describes them (the column types the client reads, writes and checks by); read-only.
     Schema {
         /// Print the description as JSON, for machines.

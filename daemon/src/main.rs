@@ -42,6 +42,10 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    if let Command::Config = cli.command {
+        print!("{}", config.effective());
+        return ExitCode::SUCCESS;
+    }
     let client = match AfeClient::new(config.rpc.clone()) {
         Ok(client) => client,
         Err(e) if e.kind() == FailureKind::Config => {
@@ -122,9 +126,11 @@ async fn dispatch(cli: Cli, config: Config, client: AfeClient) -> anyhow::Result
         carried: Carried::default(),
     };
     match cli.command {
-        Command::Migrate | Command::Schema { .. } | Command::Status { .. } | Command::Run => {
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Migrate
+        | Command::Schema { .. }
+        | Command::Status { .. }
+        | Command::Run
+        | Command::Config => Ok(ExitCode::SUCCESS),
         Command::Once => {
             let stop = shutdown_on_signal()?;
             match shard_engine::heartbeat(&shard, &stop).await {

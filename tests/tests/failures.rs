@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use sea_orm::ConnectionTrait;
 use shard_store::testing::TestDb;
-use shard_tests::{Reply, Script, ScriptedMaster};
+use shard_tests::{Reply, Script, ScriptedMaster, ShardClient};
 
 backend_tests!(
     run_without_a_shard_hostname_exits_2_without_a_request,
@@ -189,4 +189,34 @@ impl ReadOnly {
             }
         }
     }
+}
+
+/// `shard-client config` prints the effective configuration with where each
+/// value came from, and exits 2 on an invalid one, naming the key.
+#[tokio::test]
+async fn config_prints_the_effective_configuration_and_refuses_an_invalid_one() {
+    let base = [
+        "config",
+        "--global-afe-hostname",
+        "afe",
+        "--shard-hostname",
+        "s1",
+    ];
+    let env = [("RUST_LOG", "info"), ("SHARD_CLIENT_MAX_UPLOAD_JOBS", "7")];
+    let output = ShardClient::run_to_end(base, &env, Duration::from_secs(30)).await;
+    assert_eq!(output.code, Some(0), "{output}");
+    assert!(
+        output
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("max_upload_jobs = 7 ")
+                && l.ends_with("# environment variable SHARD_CLIENT_MAX_UPLOAD_JOBS")),
+        "{output}"
+    );
+
+    let invalid = base.iter().copied().chain(["--max-upload-jobs", "0"]);
+    let output = ShardClient::run_to_end(invalid, &env, Duration::from_secs(30)).await;
+    assert_eq!(output.code, Some(2), "{output}");
+    assert!(output.stderr.contains("`max_upload_jobs`"), "{output}");
+    assert!(output.stdout.is_empty(), "{output}");
 }

@@ -59,6 +59,7 @@ pub(super) fn check(
         metrics_addr: metrics_addr(figment, &raw.metrics_addr)?,
         file_holds_password,
         unknown_variables: Vec::new(),
+        origins: Vec::new(),
     })
 }
 

@@ -90,6 +90,52 @@ pub struct Config {
     /// `SHARD_CLIENT_` variables that name no key, ignored, for
     /// [`Config::warnings`].
     unknown_variables: Vec<String>,
+    /// Every key's value as given (secrets hidden) and where it came from,
+    /// for [`Config::effective`].
+    origins: Vec<Origin>,
+}
+
+/// One key of the effective configuration, for `shard-client config`.
+#[derive(Debug, Clone, PartialEq)]
+struct Origin {
+    key: &'static str,
+    /// The value as TOML writes it, secrets hidden; `None` when not set.
+    value: Option<String>,
+    /// `default`, `TOML file <path>`, `environment variable <NAME>` or
+    /// `flag --<name>`.
+    from: String,
+}
+
+/// Where each key's value comes from, in the order of [`KEYS`].
+fn origins(figment: &Figment) -> Vec<Origin> {
+    KEYS.iter()
+        .map(|(key, ..)| {
+            let value = figment.find_value(key).ok().map(|value| match *key {
+                "database_url" => match value.as_str() {
+                    Some(url) => format!("{:?}", redact_url(url)),
+                    None => "<not a string>".to_owned(),
+                },
+                // The AUTHORIZATION value is a secret too (G12).
+                "rpc_user" => "\"<set>\"".to_owned(),
+                _ => serde_json::to_string(&value).unwrap_or_else(|_| "<unprintable>".to_owned()),
+            });
+            let from = match figment.find_metadata(key) {
+                None => "not set".to_owned(),
+                Some(meta) => match &meta.source {
+                    Some(figment::Source::File(path)) => {
+                        format!("{} {}", meta.name, path.display())
+                    }
+                    _ if meta.name == DEFAULTS => DEFAULTS.to_owned(),
+                    _ => format!(
+                        "{} {}",
+                        meta.name,
+                        meta.interpolate(&Profile::Default, &[key])
+                    ),
+                },
+            };
+            Origin { key, value, from }
+        })
+        .collect()
 }
 
 /// Why the configuration was refused. Every message is one line and names
@@ -172,10 +218,33 @@ pub fn load_from(
         .map_err(|error| from_figment(&figment, error))?;
     let mut config = check(&figment, raw, file_holds_password)?;
     config.unknown_variables = unknown_variables;
+    config.origins = origins(&figment);
     Ok(config)
 }
 
 impl Config {
+    /// The effective configuration as a TOML file would set it, secrets
+    /// hidden, each key with where its value came from; keys that are not
+    /// set are commented out.
+    pub fn effective(&self) -> String {
+        let width = self
+            .origins
+            .iter()
+            .map(|o| o.key.len() + o.value.as_ref().map_or(0, String::len))
+            .max()
+            .unwrap_or(0)
+            + 3;
+        let mut out = String::new();
+        for o in &self.origins {
+            let line = match &o.value {
+                Some(value) => format!("{} = {value}", o.key),
+                None => format!("# {}", o.key),
+            };
+            out.push_str(&format!("{line:width$}  # {}\n", o.from));
+        }
+        out
+    }
+
     /// Things an operator should fix that do not stop the daemon: the
     /// `--config` file `file` readable by other users while it holds the
     /// database password, metrics served beyond loopback, and `SHARD_CLIENT_`

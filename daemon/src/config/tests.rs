@@ -662,3 +662,54 @@ fn every_key_is_in_the_table() {
     table.sort();
     assert_eq!(keys, table);
 }
+
+#[test]
+fn the_effective_configuration_names_each_origin_and_hides_secrets() {
+    let file = TempToml::new(
+        "effective",
+        "shard_hostname = \"s1\"\ndatabase_url = \"mysql://afe:hunter2@db/afe?password=hunter3\"\n",
+    );
+    let config = load_from(
+        Some(&file.0),
+        vars(&[("SHARD_CLIENT_RPC_USER", "alice-the-user")]),
+        &Settings {
+            global_afe_hostname: Some("afe".to_owned()),
+            ..Settings::default()
+        },
+    )
+    .unwrap();
+    let shown = config.effective();
+    let line = |key: &str| {
+        shown
+            .lines()
+            .find(|l| l.starts_with(&format!("{key} ")) || l.starts_with(&format!("# {key}")))
+            .unwrap_or_else(|| panic!("no {key} in:\n{shown}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(
+        line("global_afe_hostname"),
+        "global_afe_hostname = \"afe\" # flag --global-afe-hostname"
+    );
+    assert_eq!(
+        line("database_url"),
+        format!(
+            "database_url = \"mysql://afe:***@db/afe?password=***\" # TOML file {}",
+            file.0.display()
+        )
+    );
+    assert_eq!(
+        line("rpc_user"),
+        "rpc_user = \"<set>\" # environment variable SHARD_CLIENT_RPC_USER"
+    );
+    assert_eq!(
+        line("heartbeat_pause_sec"),
+        "heartbeat_pause_sec = 60.0 # default"
+    );
+    assert_eq!(line("lifetime_hours"), "# lifetime_hours # not set");
+    assert_eq!(shown.lines().count(), KEYS.len());
+    for secret in ["hunter2", "hunter3", "alice-the-user"] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+}
