@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod health;
 mod logging;
+mod notify;
 mod process;
 mod run;
 mod schema;
@@ -27,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::{Cli, Command};
 use crate::config::Config;
 use crate::health::Health;
+use crate::notify::Notifier;
 
 /// A configuration or usage error (clap uses 2 as well).
 const EXIT_USAGE: u8 = 2;
@@ -168,10 +170,17 @@ async fn run_daemon(config: Config, client: AfeClient) -> anyhow::Result<ExitCod
         healthz = %format!("http://{bound}/healthz"),
         "metrics endpoint listening"
     );
+    let notifier = Notifier::from_env();
+    if let Some(interval) = Notifier::watchdog_interval() {
+        tokio::spawn(watchdog(interval, Arc::clone(&health), stop.clone()));
+    }
+    notifier.status("waiting for the shard database");
     let Some(store) = wait_for_store(&config, &stop, &health).await else {
+        notifier.stopping();
         tracing::info!("shard-client stopped before the database was reachable");
         return Ok(ExitCode::SUCCESS);
     };
+    notifier.ready("sending heartbeats");
     let shard = Shard {
         hostname: config.shard_hostname.clone(),
         store,
@@ -187,8 +196,25 @@ async fn run_daemon(config: Config, client: AfeClient) -> anyhow::Result<ExitCod
         stop,
     )
     .await;
+    notifier.stopping();
     tracing::info!("shard-client stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Tells systemd's watchdog the service is alive every `interval`, for as
+/// long as the loop is (`/livez`): a wedged loop stops the pings and
+/// systemd restarts the service.
+async fn watchdog(interval: Duration, health: Arc<Health>, stop: CancellationToken) {
+    let notifier = Notifier::from_env();
+    loop {
+        if health.liveness().healthy {
+            notifier.watchdog();
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
 }
 
 /// Connects to the shard database and creates or adopts the schema, which

@@ -301,3 +301,49 @@ async fn every_line_of_a_heartbeat_carries_its_tick() {
         );
     }
 }
+
+/// Under systemd (`Type=notify`, `WatchdogSec=`), `run` says READY=1 once
+/// its database is reachable, pings the watchdog while its loop is alive,
+/// and says STOPPING=1 on SIGTERM: the datagrams systemd would receive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_notifies_systemd_of_readiness_the_watchdog_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+
+    let Some(db) = TestDb::empty(shard_store::testing::Backend::Sqlite).await else {
+        return;
+    };
+    let path =
+        std::env::temp_dir().join(format!("shard-client-notify-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let systemd = UnixDatagram::bind(&path).unwrap();
+    systemd
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let socket = path.to_string_lossy().into_owned();
+    let env = [
+        ("RUST_LOG", "info"),
+        ("NOTIFY_SOCKET", socket.as_str()),
+        // 0.2 s: a ping every 0.1 s.
+        ("WATCHDOG_USEC", "200000"),
+    ];
+    let master = ScriptedMaster::start(Script::default()).await;
+    let running = ShardClient::spawn(args("run", &master, &db), &env);
+    master.wait_for_requests(2, START_TIMEOUT).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    running.terminate();
+    let output = running.wait(EXIT_TIMEOUT).await;
+    assert_eq!(output.code, Some(0), "{output}");
+
+    let mut messages = Vec::new();
+    let mut buf = [0u8; 256];
+    while let Ok(n) = systemd.recv(&mut buf) {
+        messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let _ = std::fs::remove_file(&path);
+    let ready = messages.iter().position(|m| m.starts_with("READY=1"));
+    let stopping = messages.iter().position(|m| m == "STOPPING=1");
+    let pings = messages.iter().filter(|m| *m == "WATCHDOG=1").count();
+    assert!(ready.is_some(), "{messages:?}");
+    assert!(stopping > ready, "stopping after ready: {messages:?}");
+    assert!(pings >= 3, "{messages:?}");
+}
