@@ -2,7 +2,7 @@
 //! [`AfeClient::call`], one JSON-RPC call with retries, limits and
 //! cancellation.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::header::{ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
@@ -174,6 +174,15 @@ impl AfeClient {
             let Some(sleep) = schedule.next_sleep(Instant::now()) else {
                 return Err(error);
             };
+            // A master that says when to come back is heeded, within the
+            // budget: waiting past it would only end the call later.
+            let sleep = match &error {
+                RpcError::HttpStatus {
+                    retry_after: Some(asked),
+                    ..
+                } => (*asked).max(sleep).min(schedule.remaining(Instant::now())),
+                _ => sleep,
+            };
             tracing::warn!(
                 method,
                 attempt = attempts,
@@ -228,6 +237,7 @@ impl AfeClient {
                 url: url.to_owned(),
                 status: parts.status,
                 excerpt: excerpt(&start),
+                retry_after: retry_after(parts.status, &parts.headers, SystemTime::now()),
             });
         }
 
@@ -394,5 +404,70 @@ mod tests {
     async fn new_rejects_a_server_that_is_no_url() {
         let error = AfeClient::new(RpcConfig::new("ftp://afe")).err();
         assert!(error.is_some_and(|error| error.to_string().contains("ftp://afe")));
+    }
+}
+
+/// The wait a 429 or 503 answer asks for in `Retry-After`: a number of
+/// seconds, or an HTTP date (counted from `now`). Other statuses, and a
+/// value that is neither, ask for nothing.
+fn retry_after(
+    status: http::StatusCode,
+    headers: &http::HeaderMap,
+    now: SystemTime,
+) -> Option<Duration> {
+    if status != http::StatusCode::TOO_MANY_REQUESTS
+        && status != http::StatusCode::SERVICE_UNAVAILABLE
+    {
+        return None;
+    }
+    let value = headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod retry_after_tests {
+    use std::time::UNIX_EPOCH;
+
+    use super::*;
+
+    fn headers(value: &str) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        if let Ok(value) = http::HeaderValue::from_str(value) {
+            headers.insert(http::header::RETRY_AFTER, value);
+        }
+        headers
+    }
+
+    #[test]
+    fn seconds_and_dates_on_429_and_503_only() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        let busy = http::StatusCode::SERVICE_UNAVAILABLE;
+        assert_eq!(
+            retry_after(busy, &headers("7"), now),
+            Some(Duration::from_secs(7))
+        );
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(90));
+        assert_eq!(
+            retry_after(http::StatusCode::TOO_MANY_REQUESTS, &headers(&later), now),
+            Some(Duration::from_secs(90))
+        );
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(90));
+        assert_eq!(
+            retry_after(busy, &headers(&past), now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after(busy, &headers("soon"), now), None);
+        assert_eq!(
+            retry_after(http::StatusCode::BAD_GATEWAY, &headers("7"), now),
+            None
+        );
     }
 }

@@ -69,6 +69,9 @@ pub enum RpcError {
         status: http::StatusCode,
         /// The start of the body, at most [`EXCERPT_CHARS`] characters.
         excerpt: String,
+        /// How long the master asked to wait before the next attempt
+        /// (`Retry-After` on a 429 or 503), if it said.
+        retry_after: Option<Duration>,
     },
     /// The master answered with a JSON-RPC error object: a definitive answer,
     /// never retried.
@@ -254,6 +257,7 @@ mod tests {
             url: String::new(),
             status: http::StatusCode::from_u16(code).unwrap_or_default(),
             excerpt: String::new(),
+            retry_after: None,
         };
         assert!(status(500).is_retryable());
         assert!(status(503).is_retryable());

@@ -61,7 +61,8 @@ impl Schedule {
         self.remaining(now).is_zero()
     }
 
-    fn remaining(&self, now: Instant) -> Duration {
+    /// Time left of the budget at `now`.
+    pub(crate) fn remaining(&self, now: Instant) -> Duration {
         self.deadline.saturating_duration_since(now)
     }
 }

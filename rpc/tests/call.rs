@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{Server, TestResult, USER, config, fixture_json, respond, success};
 use serde_json::{Value, json};
 use shard_model::{HeartbeatRequest, HeartbeatResponse};
@@ -201,6 +203,34 @@ async fn too_many_requests_is_retried() -> TestResult {
     let reply = call::<Value>(&server, &json!({})).await?;
 
     assert_eq!((reply.result, reply.attempts), (json!(1), 2));
+    Ok(())
+}
+
+/// A master that says when to come back (`Retry-After`) is heeded, even
+/// past the client's own (50 ms) back-off, within the (2 s) budget.
+#[tokio::test]
+async fn retry_after_is_heeded_within_the_budget() -> TestResult {
+    let server = Server::start(|index, _| match index {
+        0 => {
+            let mut busy = respond(503, "busy");
+            busy.headers_mut()
+                .insert("retry-after", http::HeaderValue::from_static("1"));
+            busy
+        }
+        _ => success(&json!(1)),
+    })
+    .await?;
+
+    let started = std::time::Instant::now();
+    let reply = call::<Value>(&server, &json!({})).await?;
+
+    assert_eq!((reply.result, reply.attempts), (json!(1), 2));
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "retried after {:?}, before the asked second",
+        started.elapsed()
+    );
+    assert_eq!(server.request_count(), 2);
     Ok(())
 }
 
