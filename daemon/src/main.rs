@@ -97,52 +97,57 @@ fn one_line(e: &anyhow::Error) -> String {
     line
 }
 
+/// Runs the command; `config` is handled in `main`, before the runtime.
 async fn dispatch(cli: Cli, config: Config, client: AfeClient) -> anyhow::Result<ExitCode> {
     for warning in config.warnings(cli.config.as_deref()) {
         tracing::warn!("{warning}");
     }
-    if let Command::Schema { json } = cli.command {
-        // The catalog as it is, without creating anything.
-        let store = open_read_only(&config).await?;
-        let layout = store.layout();
-        if json {
-            println!("{}", serde_json::to_string_pretty(&*layout)?);
-        } else {
-            print!("{}", schema::table(&layout));
+    match cli.command {
+        Command::Run => run_daemon(config, client).await,
+        Command::Once => once(config, client).await,
+        Command::Status { json } => status(&config, json).await,
+        Command::Schema { json } => schema(&config, json).await,
+        Command::Migrate => {
+            open_store(&config).await?;
+            Ok(ExitCode::SUCCESS)
         }
-        return Ok(ExitCode::SUCCESS);
+        Command::Config => Ok(ExitCode::SUCCESS),
     }
-    if let Command::Status { json } = cli.command {
-        return status(&config, json).await;
+}
+
+/// `once`: exactly one heartbeat; the database must be reachable now.
+async fn once(config: Config, client: AfeClient) -> anyhow::Result<ExitCode> {
+    let shard = shard(&config, open_store(&config).await?, client);
+    let stop = shutdown_on_signal()?;
+    match shard_engine::heartbeat(&shard, &stop).await {
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("shard-client: heartbeat failed ({}): {e}", e.failure_type());
+            Ok(ExitCode::FAILURE)
+        }
     }
-    if let Command::Run = cli.command {
-        return run_daemon(config, client).await;
+}
+
+/// `schema`: the catalog as it is, without creating anything.
+async fn schema(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let store = open_read_only(config).await?;
+    let layout = store.layout();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&*layout)?);
+    } else {
+        print!("{}", schema::table(&layout));
     }
-    // The other commands fail fast when the database cannot be reached.
-    let store = open_store(&config).await?;
-    let shard = Shard {
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The shard a heartbeat works for.
+fn shard(config: &Config, store: Store, client: AfeClient) -> Shard {
+    Shard {
         hostname: config.shard_hostname.clone(),
         store,
         client,
         max_upload_jobs: config.max_upload_jobs,
         carried: Carried::default(),
-    };
-    match cli.command {
-        Command::Migrate
-        | Command::Schema { .. }
-        | Command::Status { .. }
-        | Command::Run
-        | Command::Config => Ok(ExitCode::SUCCESS),
-        Command::Once => {
-            let stop = shutdown_on_signal()?;
-            match shard_engine::heartbeat(&shard, &stop).await {
-                Ok(_) => Ok(ExitCode::SUCCESS),
-                Err(e) => {
-                    eprintln!("shard-client: heartbeat failed ({}): {e}", e.failure_type());
-                    Ok(ExitCode::FAILURE)
-                }
-            }
-        }
     }
 }
 
@@ -181,13 +186,7 @@ async fn run_daemon(config: Config, client: AfeClient) -> anyhow::Result<ExitCod
         return Ok(ExitCode::SUCCESS);
     };
     notifier.ready("sending heartbeats");
-    let shard = Shard {
-        hostname: config.shard_hostname.clone(),
-        store,
-        client,
-        max_upload_jobs: config.max_upload_jobs,
-        carried: Carried::default(),
-    };
+    let shard = shard(&config, store, client);
     run::run(
         &shard,
         config.heartbeat_pause,
