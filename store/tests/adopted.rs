@@ -473,6 +473,36 @@ async fn a_not_null_column_without_default_the_client_never_writes_refuses_inser
     assert_eq!(labels(conn).await, vec![]);
 }
 
+/// On Autotest's latin1 tables, a label name or a login latin1 cannot hold
+/// fails its own record only: MySQL refuses even to compare such a string
+/// with the column ("Illegal mix of collations"), which used to fail the
+/// whole apply, every heartbeat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_latin1_cannot_hold_fails_its_record_alone() {
+    let Some(db) = TestDb::adopted(Adopted::MySqlAutotest).await else {
+        return;
+    };
+    let conn = db.store.connection();
+    let rocket_label = shard_model::Label {
+        name: Some("board:🚀".to_owned()),
+        ..label(5)
+    };
+    let mut rocket_host = host(3);
+    rocket_host.labels = Some(vec![rocket_label]);
+    let mut rocket_user = host(4);
+    rocket_user.aclgroup_set = Some(vec![group(10, vec![user(6, "🚀-user")])]);
+    let hosts_sent = vec![host(2), rocket_host, rocket_user, host(7)];
+
+    let report = apply_on(&db.store, &response(hosts_sent, vec![], vec![])).await;
+
+    assert_eq!(
+        rejected_ids(&report),
+        [(RecordKind::Host, Some(3)), (RecordKind::Host, Some(4))]
+    );
+    let landed: Vec<i32> = hosts(conn).await.iter().map(|h| h.id).collect();
+    assert_eq!(landed, [2, 7]);
+}
+
 // ---------------------------------------------------------------------------
 // 9. Migrate adopts without altering.
 
