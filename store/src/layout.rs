@@ -176,14 +176,12 @@ impl Layout {
     /// statements at most, whatever the number of tables.
     pub async fn read(db: &impl ConnectionTrait) -> Result<Layout, StoreError> {
         let backend = db.get_database_backend();
-        let (columns, foreign_keys) = match backend {
-            DbBackend::Sqlite => (sqlite_columns(db).await?, sqlite_foreign_keys(db).await?),
-            DbBackend::MySql => (mysql_columns(db).await?, mysql_foreign_keys(db).await?),
-            _ => (
-                postgres_columns(db).await?,
-                postgres_foreign_keys(db).await?,
-            ),
+        let columns = match backend {
+            DbBackend::Sqlite => sqlite_columns(db).await?,
+            DbBackend::MySql => mysql_columns(db).await?,
+            _ => postgres_columns(db).await?,
         };
+        let foreign_keys = foreign_keys(db).await?;
         let mut by_table: BTreeMap<String, Vec<ColumnInfo>> = BTreeMap::new();
         for (table, column) in columns {
             by_table.entry(table).or_default().push(column);
@@ -561,18 +559,44 @@ async fn sqlite_columns(db: &impl ConnectionTrait) -> Result<Vec<CatalogRow>, St
     Ok(out)
 }
 
-async fn sqlite_foreign_keys(
+/// `(table, column, referenced table, checked at COMMIT)` of every foreign
+/// key of the `afe_` tables, whatever the backend: one statement.
+async fn foreign_keys(
     db: &impl ConnectionTrait,
 ) -> Result<Vec<(String, String, String, bool)>, StoreError> {
-    let sql = format!(
-        "SELECT m.name, f.\"from\", f.\"table\" \
-         FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f \
-         WHERE m.type = 'table' AND m.name IN {}",
-        table_list()
-    );
+    // The fourth column is 1 for a key checked at COMMIT; only PostgreSQL
+    // says (SQLite and MySQL check every key at its statement).
+    let sql = match db.get_database_backend() {
+        DbBackend::Sqlite => format!(
+            "SELECT m.name, f.\"from\", f.\"table\", 0 \
+             FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f \
+             WHERE m.type = 'table' AND m.name IN {}",
+            table_list()
+        ),
+        DbBackend::MySql => format!(
+            "SELECT CAST(TABLE_NAME AS CHAR), CAST(COLUMN_NAME AS CHAR), \
+             CAST(REFERENCED_TABLE_NAME AS CHAR), 0 \
+             FROM information_schema.KEY_COLUMN_USAGE \
+             WHERE TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME IS NOT NULL \
+             AND TABLE_NAME IN {}",
+            table_list()
+        ),
+        _ => format!(
+            "SELECT t.relname::text, a.attname::text, r.relname::text, \
+             CASE WHEN c.condeferred THEN 1 ELSE 0 END \
+             FROM pg_constraint c \
+             JOIN pg_class t ON t.oid = c.conrelid \
+             JOIN pg_class r ON r.oid = c.confrelid \
+             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] \
+             WHERE c.contype = 'f' AND t.relnamespace = current_schema()::regnamespace \
+             AND t.relname::text IN {}",
+            table_list()
+        ),
+    };
     let mut out = Vec::new();
     for row in rows(db, &sql).await? {
-        out.push((get(&row, 0)?, get(&row, 1)?, get(&row, 2)?, false));
+        let deferred: i32 = get(&row, 3)?;
+        out.push((get(&row, 0)?, get(&row, 1)?, get(&row, 2)?, deferred != 0));
     }
     Ok(out)
 }
@@ -605,24 +629,6 @@ async fn mysql_columns(db: &impl ConnectionTrait) -> Result<Vec<CatalogRow>, Sto
     Ok(out)
 }
 
-async fn mysql_foreign_keys(
-    db: &impl ConnectionTrait,
-) -> Result<Vec<(String, String, String, bool)>, StoreError> {
-    let sql = format!(
-        "SELECT CAST(TABLE_NAME AS CHAR), CAST(COLUMN_NAME AS CHAR), \
-         CAST(REFERENCED_TABLE_NAME AS CHAR) \
-         FROM information_schema.KEY_COLUMN_USAGE \
-         WHERE TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME IS NOT NULL \
-         AND TABLE_NAME IN {}",
-        table_list()
-    );
-    let mut out = Vec::new();
-    for row in rows(db, &sql).await? {
-        out.push((get(&row, 0)?, get(&row, 1)?, get(&row, 2)?, false));
-    }
-    Ok(out)
-}
-
 async fn postgres_columns(db: &impl ConnectionTrait) -> Result<Vec<CatalogRow>, StoreError> {
     // The catalog's own domain types (sql_identifier, cardinal_number) are
     // cast to plain ones the driver decodes.
@@ -650,26 +656,6 @@ async fn postgres_columns(db: &impl ConnectionTrait) -> Result<Vec<CatalogRow>, 
                 get(&row, 6)?,
             ),
         ));
-    }
-    Ok(out)
-}
-
-async fn postgres_foreign_keys(
-    db: &impl ConnectionTrait,
-) -> Result<Vec<(String, String, String, bool)>, StoreError> {
-    let sql = format!(
-        "SELECT t.relname::text, a.attname::text, r.relname::text, c.condeferred \
-         FROM pg_constraint c \
-         JOIN pg_class t ON t.oid = c.conrelid \
-         JOIN pg_class r ON r.oid = c.confrelid \
-         JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] \
-         WHERE c.contype = 'f' AND t.relnamespace = current_schema()::regnamespace \
-         AND t.relname::text IN {}",
-        table_list()
-    );
-    let mut out = Vec::new();
-    for row in rows(db, &sql).await? {
-        out.push((get(&row, 0)?, get(&row, 1)?, get(&row, 2)?, get(&row, 3)?));
     }
     Ok(out)
 }
