@@ -168,7 +168,7 @@ pub struct Settings {
     #[arg(long, global = true, value_name = "ADDR")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_addr: Option<String>,
-    /// A PEM file of extra CA certificates for an https master.
+    /// A PEM file of CA certificates trusted for an https master besides the system's.
     #[arg(long, global = true, value_name = "FILE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rpc_ca_file: Option<PathBuf>,

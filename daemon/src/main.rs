@@ -44,10 +44,10 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    if let Command::Config = cli.command {
-        print!("{}", config.effective());
-        return ExitCode::SUCCESS;
-    }
+    // Before the client: building it may warn (an empty system CA store).
+    logging::init(cli.log_format);
+    // Built before `config` prints, so that it also refuses an unusable CA
+    // file or proxy variable.
     let client = match AfeClient::new(config.rpc.clone()) {
         Ok(client) => client,
         Err(e) if e.kind() == FailureKind::Config => {
@@ -59,7 +59,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    logging::init(cli.log_format);
+    if let Command::Config = cli.command {
+        print!("{}", config.effective());
+        return ExitCode::SUCCESS;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -9,10 +9,6 @@ use http::header::{ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Uri};
 use http_body_util::Full;
 use hyper::body::Body;
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
@@ -22,8 +18,10 @@ use crate::body::{self, Encoding, ReadError};
 use crate::config::RpcConfig;
 use crate::envelope::{self, Outcome};
 use crate::error::{RpcError, excerpt};
+use crate::proxy::Route;
 use crate::retry::Schedule;
 use crate::tls;
+use crate::transport::Transport;
 
 /// Counter: attempts of AFE calls, by `method`, retries included.
 pub const ATTEMPTS: &str = "shard_client_rpc_attempts_total";
@@ -34,18 +32,14 @@ pub const RETRIES: &str = "shard_client_rpc_retries_total";
 /// How much of a non-2xx body is read for the error's excerpt.
 const ERROR_BODY_LIMIT: u64 = 4096;
 
-/// How long an idle keep-alive connection stays in the pool; longer than the
-/// default heartbeat pause (60 s) so consecutive heartbeats share one.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-
-type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
-
 /// A client of one master's JSON-RPC endpoint. Cloning is cheap and shares
 /// the connection pool.
 #[derive(Clone)]
 pub struct AfeClient {
-    http: HttpClient,
+    http: Transport,
     endpoint: String,
+    /// The proxy the calls go through, without credentials.
+    proxy: Option<String>,
     authorization: HeaderValue,
     delay: Duration,
     budget: Duration,
@@ -69,10 +63,11 @@ pub struct Reply<R> {
 impl AfeClient {
     /// A client for `config`; fails when the endpoint is not an http(s) URL,
     /// a duration or the size limit is zero, the user is not a valid header
-    /// value, or the extra CA file is unusable.
+    /// value, the extra CA file is unusable, or the proxy setting for the
+    /// endpoint's scheme is not an http:// proxy URL.
     pub fn new(config: RpcConfig) -> Result<Self, RpcError> {
         let endpoint = config.endpoint();
-        check_endpoint(&endpoint)?;
+        let uri = check_endpoint(&endpoint)?;
         check_limits(&config)?;
         let authorization =
             HeaderValue::from_str(&config.user).map_err(|error| RpcError::Config {
@@ -81,21 +76,17 @@ impl AfeClient {
                 source: Some(Box::new(error)),
             })?;
         let tls = tls::client_config(config.extra_ca_file.as_deref())?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        let https = HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let http = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .build(https);
+        let route = config.proxy.route(&uri)?;
+        let proxy = match &route {
+            Route::Direct => None,
+            Route::Proxy { uri, .. } => Some(uri.to_string()),
+        };
+        let is_https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+        let http = Transport::new(route, is_https, tls);
         Ok(AfeClient {
             http,
             endpoint,
+            proxy,
             authorization,
             delay: config.delay,
             budget: config.budget,
@@ -107,6 +98,11 @@ impl AfeClient {
     /// `<server><path>`, the URL of every call without its query.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// The proxy the calls go through (without its credentials), if any.
+    pub fn proxy(&self) -> Option<&str> {
+        self.proxy.as_deref()
     }
 
     /// Calls `method` with keyword arguments `params` and decodes its
@@ -218,11 +214,14 @@ impl AfeClient {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
 
-        let response = self
-            .http
-            .request(request)
-            .await
-            .map_err(|error| RpcError::connection(url, Box::new(error)))?;
+        let response = self.http.request(request).await.map_err(|error| {
+            let mut error = RpcError::connection(url, Box::new(error));
+            // The operator must know which hop to check.
+            if let (Some(proxy), RpcError::Connection { detail, .. }) = (&self.proxy, &mut error) {
+                *detail = format!("{detail} (through proxy {proxy})");
+            }
+            error
+        })?;
         let (parts, body) = response.into_parts();
         let encoding = Encoding::from_headers(&parts.headers);
 
@@ -290,6 +289,7 @@ impl std::fmt::Debug for AfeClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AfeClient")
             .field("endpoint", &self.endpoint)
+            .field("proxy", &self.proxy)
             .field("delay", &self.delay)
             .field("budget", &self.budget)
             .field("request_timeout", &self.request_timeout)
@@ -299,7 +299,7 @@ impl std::fmt::Debug for AfeClient {
 }
 
 /// Checks that calls to `endpoint` will have an http(s) URL with a host.
-fn check_endpoint(endpoint: &str) -> Result<(), RpcError> {
+fn check_endpoint(endpoint: &str) -> Result<Uri, RpcError> {
     let invalid = |why: String| RpcError::Config {
         what: format!("AFE endpoint {endpoint:?} {why}"),
         source: None,
@@ -315,7 +315,7 @@ fn check_endpoint(endpoint: &str) -> Result<(), RpcError> {
     if uri.query().is_some() {
         return Err(invalid("has a query; the method goes there".to_owned()));
     }
-    Ok(())
+    Ok(uri)
 }
 
 /// Checks that every duration and the size limit is positive: a zero delay

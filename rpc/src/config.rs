@@ -7,6 +7,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::proxy::ProxyConfig;
+
 /// The AFE's JSON-RPC path when none is configured.
 pub const DEFAULT_PATH: &str = "/afe/server/noauth/rpc/";
 /// The first back-off delay (`rpc_delay_sec` = 5).
@@ -42,8 +44,11 @@ pub struct RpcConfig {
     pub request_timeout: Duration,
     /// The largest body accepted, on the wire and after gzip decoding.
     pub max_response_bytes: u64,
-    /// A PEM file of extra CA certificates trusted besides Mozilla's roots.
+    /// A PEM file of extra CA certificates trusted besides the system's.
     pub extra_ca_file: Option<PathBuf>,
+    /// The HTTP proxies and their exceptions; none unless set (the daemon
+    /// reads them from the environment, [`ProxyConfig::from_env`]).
+    pub proxy: ProxyConfig,
 }
 
 impl RpcConfig {
@@ -59,6 +64,7 @@ impl RpcConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             extra_ca_file: None,
+            proxy: ProxyConfig::none(),
         }
     }
 
@@ -90,6 +96,7 @@ impl fmt::Debug for RpcConfig {
             .field("request_timeout", &self.request_timeout)
             .field("max_response_bytes", &self.max_response_bytes)
             .field("extra_ca_file", &self.extra_ca_file)
+            .field("proxy", &self.proxy)
             .finish()
     }
 }

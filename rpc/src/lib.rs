@@ -25,8 +25,10 @@ mod client;
 mod config;
 mod envelope;
 mod error;
+mod proxy;
 mod retry;
 mod tls;
+mod transport;
 
 pub use client::{ATTEMPTS, AfeClient, RETRIES, Reply};
 pub use config::{
@@ -34,3 +36,4 @@ pub use config::{
     DEFAULT_REQUEST_TIMEOUT, FALLBACK_USER, RpcConfig, default_user,
 };
 pub use error::{BoxError, EXCERPT_CHARS, FailureKind, RpcError};
+pub use proxy::{ProxyConfig, without_credentials};

@@ -1,6 +1,9 @@
-//! The TLS settings of the client: rustls with the ring provider, Mozilla's
-//! root certificates (webpki-roots) and, optionally, the CAs of a PEM file
-//! (a lab's private CA).
+//! The TLS settings of the client: rustls with the ring provider, the
+//! system's CA store (as the original client trusted it; `SSL_CERT_FILE` and
+//! `SSL_CERT_DIR` point elsewhere) and, optionally, the CAs of a PEM file (a
+//! lab's private CA). Mozilla's bundled roots are used only when the system
+//! store yields no certificate at all, as in a container without
+//! `ca-certificates`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,12 +14,10 @@ use rustls::{ClientConfig, RootCertStore};
 
 use crate::error::RpcError;
 
-/// A rustls client configuration trusting Mozilla's roots and the
-/// certificates of `extra_ca_file`.
+/// A rustls client configuration trusting the system's roots (else
+/// Mozilla's) and the certificates of `extra_ca_file`.
 pub(crate) fn client_config(extra_ca_file: Option<&Path>) -> Result<ClientConfig, RpcError> {
-    let mut roots = RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
+    let mut roots = system_roots(rustls_native_certs::load_native_certs());
     if let Some(path) = extra_ca_file {
         add_pem_file(&mut roots, path)?;
     }
@@ -30,6 +31,30 @@ pub(crate) fn client_config(extra_ca_file: Option<&Path>) -> Result<ClientConfig
         .with_no_client_auth();
     Ok(config)
 }
+
+/// The roots of the system store; Mozilla's when it gave none. Unreadable
+/// files and unparsable certificates are logged and skipped, as OpenSSL
+/// skips them: one bad file in /etc/ssl/certs must not cut the lab off.
+fn system_roots(loaded: rustls_native_certs::CertificateResult) -> RootCertStore {
+    for error in loaded.errors.iter().take(MAX_LOGGED_ERRORS) {
+        tracing::warn!(%error, "a certificate of the system store could not be read; skipped");
+    }
+    let mut roots = RootCertStore::empty();
+    let (added, ignored) = roots.add_parsable_certificates(loaded.certs);
+    if added == 0 {
+        tracing::warn!(
+            ignored,
+            "the system CA store has no usable certificate; trusting Mozilla's bundled roots"
+        );
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    } else {
+        tracing::debug!(added, ignored, "trusting the system CA store");
+    }
+    roots
+}
+
+/// How many errors of the system store are logged, one line each.
+const MAX_LOGGED_ERRORS: usize = 5;
 
 /// Adds every certificate of a PEM file; a file without any is an error.
 fn add_pem_file(roots: &mut RootCertStore, path: &Path) -> Result<(), RpcError> {
@@ -67,8 +92,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn builds_with_mozilla_roots_only() {
+    fn builds_with_the_system_store() {
         assert!(client_config(None).is_ok());
+    }
+
+    #[test]
+    fn an_empty_system_store_falls_back_to_mozillas_roots() {
+        let roots = system_roots(rustls_native_certs::CertificateResult::default());
+        assert_eq!(roots.len(), webpki_roots::TLS_SERVER_ROOTS.len());
+    }
+
+    #[test]
+    fn unparsable_system_certificates_are_skipped_not_fatal() {
+        let mut loaded = rustls_native_certs::CertificateResult::default();
+        loaded.certs.push(CertificateDer::from(vec![0u8; 8]));
+        let roots = system_roots(loaded);
+        assert_eq!(roots.len(), webpki_roots::TLS_SERVER_ROOTS.len());
     }
 
     #[test]

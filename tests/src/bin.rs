@@ -34,6 +34,17 @@ const BIN: &str = "shard-client";
 /// removed so the developer's environment cannot change a test.
 const CONFIG_ENV_PREFIX: &str = "SHARD_CLIENT_";
 
+/// Variables of the test's own environment that change where the client's
+/// connections go or whom they trust (lower case; both cases are removed).
+const INHERITED_NOT: [&str; 6] = [
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    "ssl_cert_file",
+    "ssl_cert_dir",
+];
+
 /// The variables, besides `CARGO_PKG_*`, that cargo sets for the package
 /// of a running test.
 const PACKAGE_ENV: [&str; 8] = [
@@ -173,13 +184,17 @@ impl ShardClient {
     }
 
     /// A command running the binary with `args`: no stdin, no inherited
-    /// `SHARD_CLIENT_*` variables, killed when dropped. Output is inherited
-    /// unless the caller pipes it.
+    /// `SHARD_CLIENT_*`, proxy or CA-store variables (a developer's proxy
+    /// must not carry the tests' 127.0.0.1 traffic), killed when dropped.
+    /// Output is inherited unless the caller pipes it.
     pub fn command(args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> Command {
         let mut command = Command::new(shard_client_path());
         command.args(args).stdin(Stdio::null()).kill_on_drop(true);
         for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with(CONFIG_ENV_PREFIX) {
+            let name = key.to_string_lossy().to_ascii_lowercase();
+            if name.starts_with(&CONFIG_ENV_PREFIX.to_ascii_lowercase())
+                || INHERITED_NOT.contains(&name.as_str())
+            {
                 command.env_remove(key);
             }
         }

@@ -29,10 +29,14 @@
 pub mod bin;
 mod dialect;
 pub mod master;
+pub mod proxy;
 pub mod scheduler;
 pub mod scrape;
 pub mod script;
+pub mod tls;
 
 pub use bin::{Output, Running, ShardClient, shard_client_path};
 pub use master::{Received, ScriptedMaster, WaitTimeout};
+pub use proxy::{ProxyRequest, RecordingProxy};
 pub use script::{Reply, Script, empty_result};
+pub use tls::TlsFront;

@@ -43,6 +43,8 @@ pub(super) fn check(
             .rpc_ca_file
             .map(|path| ca_file(figment, path))
             .transpose()?,
+        // Set by `load_from`, from the environment.
+        proxy: ProxyConfig::none(),
     };
     Ok(Config {
         global_afe_hostname,

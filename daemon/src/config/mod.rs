@@ -24,7 +24,7 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
-use shard_rpc::RpcConfig;
+use shard_rpc::{ProxyConfig, RpcConfig, without_credentials};
 use shard_store::redact_url;
 
 use crate::cli::Settings;
@@ -204,12 +204,18 @@ pub fn load_from(
     vars: impl IntoIterator<Item = (OsString, OsString)>,
     settings: &Settings,
 ) -> Result<Config, ConfigError> {
+    let vars: Vec<(OsString, OsString)> = vars.into_iter().collect();
     let file = config_file.map(read_file).transpose()?;
     let file_holds_password = file.as_ref().is_some_and(holds_password);
     let mut figment = Figment::from(defaults());
     if let Some(file) = file {
         figment = figment.merge(file);
     }
+    let proxy = ProxyConfig::from_lookup(|name| {
+        vars.iter()
+            .find(|(key, _)| key == name)
+            .and_then(|(_, value)| value.to_str().map(str::to_owned))
+    });
     let env = EnvLayer::new(vars);
     let unknown_variables = env.unknown.clone();
     let figment = figment.merge(env).merge(flags(settings));
@@ -219,6 +225,9 @@ pub fn load_from(
     let mut config = check(&figment, raw, file_holds_password)?;
     config.unknown_variables = unknown_variables;
     config.origins = origins(&figment);
+    // The proxies are the environment's, as for the original client; they
+    // are not keys, so a file cannot set them.
+    config.rpc.proxy = proxy;
     Ok(config)
 }
 
@@ -241,6 +250,9 @@ impl Config {
                 None => format!("# {}", o.key),
             };
             out.push_str(&format!("{line:width$}  # {}\n", o.from));
+        }
+        if let Some(proxies) = proxies(&self.rpc.proxy) {
+            out.push_str(&format!("# from the environment, not keys: {proxies}\n"));
         }
         out
     }
@@ -275,6 +287,24 @@ impl Config {
     }
 }
 
+/// The proxy variables that are set, credentials hidden, on one line.
+fn proxies(proxy: &ProxyConfig) -> Option<String> {
+    let set: Vec<String> = [
+        ("http_proxy", &proxy.http),
+        ("https_proxy", &proxy.https),
+        ("all_proxy", &proxy.all),
+        ("no_proxy", &proxy.no_proxy),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| {
+        value
+            .as_deref()
+            .map(|value| format!("{name}={}", without_credentials(value)))
+    })
+    .collect();
+    (!set.is_empty()).then(|| set.join(" "))
+}
+
 /// One line for the startup log: every value, with the database password
 /// masked and the `rpc_user` value left out.
 impl fmt::Display for Config {
@@ -283,7 +313,7 @@ impl fmt::Display for Config {
             f,
             "global_afe_hostname={} shard_hostname={} database_url={} database_time_zone={} heartbeat_pause={:?} \
              rpc_endpoint={} rpc_user=<set> rpc_budget={:?} rpc_delay={:?} rpc_request_timeout={:?} \
-             max_response_bytes={} rpc_ca_file={} max_upload_jobs={} lifetime={} metrics_addr={}",
+             max_response_bytes={} rpc_ca_file={} max_upload_jobs={} lifetime={} metrics_addr={} proxy={}",
             self.global_afe_hostname,
             self.shard_hostname,
             redact_url(&self.database_url),
@@ -302,6 +332,7 @@ impl fmt::Display for Config {
             self.lifetime
                 .map_or_else(|| "none".to_owned(), |lifetime| format!("{lifetime:?}")),
             self.metrics_addr,
+            proxies(&self.rpc.proxy).unwrap_or_else(|| "none".to_owned()),
         )
     }
 }

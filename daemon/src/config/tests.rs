@@ -85,6 +85,7 @@ fn defaults_of_section_10() {
             request_timeout: Duration::from_secs(120),
             max_response_bytes: 256 * 1024 * 1024,
             extra_ca_file: None,
+            proxy: ProxyConfig::none(),
         }
     );
     assert_eq!(config.max_upload_jobs, 1000);
@@ -171,6 +172,7 @@ fn every_key_from_flags() {
             request_timeout: Duration::from_secs(4),
             max_response_bytes: 6,
             extra_ca_file: Some(PathBuf::from("ca.pem")),
+            proxy: ProxyConfig::none(),
         }
     );
     assert_eq!(config.max_upload_jobs, 5);
@@ -554,8 +556,43 @@ fn display_and_debug_hide_the_secrets() {
          database_url=mysql://afe:***@db/afe?password=*** database_time_zone=UTC heartbeat_pause=60s \
          rpc_endpoint=http://cautotest/afe/server/noauth/rpc/ rpc_user=<set> rpc_budget=300s \
          rpc_delay=5s rpc_request_timeout=120s max_response_bytes=268435456 \
-         rpc_ca_file=none max_upload_jobs=1000 lifetime=none metrics_addr=127.0.0.1:9464"
+         rpc_ca_file=none max_upload_jobs=1000 lifetime=none metrics_addr=127.0.0.1:9464 proxy=none"
     );
+}
+
+#[test]
+fn proxies_come_from_the_environment_and_are_shown_without_credentials() {
+    let config = with_env(&[
+        ("https_proxy", "http://alice:hunter2@squid.lab:3128"),
+        ("HTTP_PROXY", "http://plain.lab:3128"),
+        ("no_proxy", ".corp"),
+    ])
+    .unwrap();
+    assert_eq!(
+        config.rpc.proxy,
+        ProxyConfig {
+            http: Some("http://plain.lab:3128".to_owned()),
+            https: Some("http://alice:hunter2@squid.lab:3128".to_owned()),
+            all: None,
+            no_proxy: Some(".corp".to_owned()),
+        }
+    );
+    let effective = config.effective();
+    let display = config.to_string();
+    for shown in [&effective, &display] {
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("alice"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("https_proxy=http://***@squid.lab:3128"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("http_proxy=http://plain.lab:3128"),
+            "{shown}"
+        );
+    }
 }
 
 #[test]

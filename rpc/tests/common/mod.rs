@@ -1,6 +1,6 @@
 //! Local servers for the client's tests, each on its own 127.0.0.1 port: a
-//! hyper server (plain or TLS) that records every request and answers through
-//! a handler, and a server that accepts and never answers.
+//! plain hyper server that records every request and answers through
+//! a handler (TLS is tested in `tests/tests/network.rs`), and a server that accepts and never answers.
 
 // Each test binary uses a part of this module.
 #![allow(dead_code)]
@@ -178,21 +178,7 @@ impl Server {
     pub async fn start(
         handler: impl Fn(usize, &Captured) -> Response<TestBody> + Send + Sync + 'static,
     ) -> std::io::Result<Self> {
-        Self::start_with(None, Arc::new(handler)).await
-    }
-
-    /// An HTTPS server answering with `handler`.
-    pub async fn start_tls(
-        acceptor: tokio_rustls::TlsAcceptor,
-        handler: impl Fn(usize, &Captured) -> Response<TestBody> + Send + Sync + 'static,
-    ) -> std::io::Result<Self> {
-        Self::start_with(Some(acceptor), Arc::new(handler)).await
-    }
-
-    async fn start_with(
-        tls: Option<tokio_rustls::TlsAcceptor>,
-        handler: Arc<Handler>,
-    ) -> std::io::Result<Self> {
+        let handler: Arc<Handler> = Arc::new(handler);
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -202,18 +188,8 @@ impl Server {
             let (requests, connections) = state;
             while let Ok((stream, _)) = listener.accept().await {
                 connections.fetch_add(1, Ordering::SeqCst);
-                let (requests, handler, tls) = (requests.clone(), handler.clone(), tls.clone());
-                tokio::spawn(async move {
-                    match tls {
-                        None => serve_connection(stream, requests, handler).await,
-                        Some(acceptor) => {
-                            // A failed handshake is the untrusted case: nothing to serve.
-                            if let Ok(stream) = acceptor.accept(stream).await {
-                                serve_connection(stream, requests, handler).await;
-                            }
-                        }
-                    }
-                });
+                let (requests, handler) = (requests.clone(), handler.clone());
+                tokio::spawn(serve_connection(stream, requests, handler));
             }
         });
         Ok(Server {
