@@ -24,6 +24,9 @@ impl Child {
             .with_context(|| format!("opening {} twice", log.display()))?;
         let inner = Command::new(program)
             .args(args)
+            // Every peer of the local lab is on loopback: a developer's
+            // http_proxy must not carry its traffic.
+            .env("no_proxy", "127.0.0.1,localhost,::1")
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
