@@ -60,6 +60,10 @@ fn main() -> ExitCode {
         }
     };
     if let Command::Config = cli.command {
+        // The operator checking a configuration wants its warnings too.
+        for warning in config.warnings(cli.config.as_deref()) {
+            tracing::warn!("{warning}");
+        }
         print!("{}", config.effective());
         return ExitCode::SUCCESS;
     }

@@ -133,6 +133,41 @@ async fn stray_shard_client_variables_are_warned_about_and_ignored() {
     assert_eq!(master.heartbeats().len(), 1, "the heartbeat ran");
 }
 
+/// `shard-client config`, which an operator runs to check a setup, warns of
+/// the same stray variables, near misses with a suggestion.
+#[tokio::test]
+async fn config_warns_of_stray_variables_with_a_suggestion() {
+    let Some(db) = TestDb::empty(shard_store::testing::Backend::Sqlite).await else {
+        return;
+    };
+    let env = [
+        ("RUST_LOG", "info"),
+        ("SHARD_CLIENT_PORT", "tcp://10.0.0.7:9464"),
+        ("SHARD_CLIENT_SHARD_HOSTNAM", "s2"),
+    ];
+    let args = args_to("config", "http://127.0.0.1:9", &db);
+
+    let output = ShardClient::run_to_end(args, &env, EXIT_TIMEOUT).await;
+
+    assert_eq!(output.code, Some(0), "{output}");
+    let warned = |name: &str| {
+        output
+            .stderr
+            .lines()
+            .filter(|line| line.contains("WARN") && line.contains(name))
+            .count()
+    };
+    assert_eq!(warned("SHARD_CLIENT_PORT "), 1, "{output}");
+    assert_eq!(warned("SHARD_CLIENT_SHARD_HOSTNAM "), 1, "{output}");
+    assert!(output.stderr.contains("did you mean"), "{output}");
+    assert!(
+        output
+            .stdout
+            .contains(&format!("shard_hostname = \"{SHARD}\"")),
+        "{output}"
+    );
+}
+
 /// A SQLite URL in a folder that does not exist yet: the database cannot be
 /// opened until the folder is made, as a database server that is down
 /// cannot be reached until it is up.
