@@ -50,23 +50,23 @@ pub const HOST_STATUSES: [&str; 9] = [
 ];
 
 /// True when an entry's `complete` flag disagrees with its `status`: a
-/// complete status with `complete` not set, or `complete` set with a status
-/// that is not complete.
+/// complete status with `complete = 0`, or `complete = 1` with a status that
+/// is not complete.
 ///
 /// The scheduler writes an entry's status first and `complete` last, in
 /// separate statements (§1), so a reader can catch an entry in between; such
 /// an entry is not uploaded until it is consistent (§7 step 1). A status
-/// outside [`HQE_STATUSES`] (or none) says nothing either way, so it never
-/// holds a job back.
+/// outside [`HQE_STATUSES`] (or none) says nothing either way, and neither
+/// does a NULL flag: the scheduler writes 0 or 1, so a NULL is not a write
+/// in progress, and holding its job back would hold it for good.
 pub fn half_written(status: Option<&str>, complete: Option<bool>) -> bool {
-    let Some(status) = status else {
+    let (Some(status), Some(complete)) = (status, complete) else {
         return false;
     };
-    let flagged = complete == Some(true);
     if HQE_COMPLETE_STATUSES.contains(&status) {
-        !flagged
+        !complete
     } else {
-        flagged && HQE_STATUSES.contains(&status)
+        complete && HQE_STATUSES.contains(&status)
     }
 }
 
@@ -78,13 +78,19 @@ mod tests {
     fn an_entry_is_half_written_while_its_flag_disagrees_with_its_status() {
         // Between the scheduler's status write and its `complete = 1`.
         assert!(half_written(Some("Completed"), Some(false)));
-        assert!(half_written(Some("Failed"), None));
         // Re-queued: `complete = 0` not yet written after the status.
         assert!(half_written(Some("Queued"), Some(true)));
         // Consistent entries.
         assert!(!half_written(Some("Completed"), Some(true)));
         assert!(!half_written(Some("Aborted"), Some(true)));
         assert!(!half_written(Some("Running"), Some(false)));
+        assert!(!half_written(Some("Queued"), None));
+    }
+
+    #[test]
+    fn a_null_flag_never_holds_an_entry_back() {
+        // Found by the packet oracle: the job would never go up.
+        assert!(!half_written(Some("Failed"), None));
         assert!(!half_written(Some("Queued"), None));
     }
 

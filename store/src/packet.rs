@@ -2,7 +2,9 @@
 //! shard knows, what it uploads, and marking the upload done.
 //!
 //! Building a packet is a constant number of statements whatever the size
-//! of the lab: known jobs, known hosts, jobs to upload, their entries.
+//! of the lab: known jobs, known hosts, jobs to upload, their entries (two
+//! more per `limit` jobs held back, so that they do not take the place of
+//! jobs that can go).
 //!
 //! The scheduler writes the same rows while a heartbeat is in flight, one
 //! autocommit statement at a time (§1), and only signals "upload me" when a
@@ -129,52 +131,67 @@ fn jobs_with_a_complete_entry() -> sea_orm::sea_query::SelectStatement {
 /// one complete entry, oldest ids first, with all their entries. A job with
 /// an entry caught half-written ([`half_written`]) is held back
 /// ([`Upload::deferred`]): uploaded now, it would reach the master in a
-/// state the scheduler never meant, and be marked done.
+/// state the scheduler never meant, and be marked done. Held-back jobs do
+/// not count against `limit`: the next waiting jobs are read in their
+/// place, so a job stuck half-written never stalls the others.
 pub async fn jobs_to_upload(
     db: &impl ConnectionTrait,
     layout: &Layout,
     limit: u64,
 ) -> Result<Upload, StoreError> {
-    let finished = jobs_with_a_complete_entry();
-    let candidates: Vec<Job> = layout
-        .select(jobs::Entity)
-        .filter(jobs::Column::ShardId.is_null())
-        .filter(jobs::Column::Id.in_subquery(finished))
-        .order_by_asc(jobs::Column::Id)
-        .limit(limit)
-        .all(db)
-        .await
-        .context("reading jobs to upload")?
-        .into_iter()
-        .map(job_from_row)
-        .collect();
-    let ids: Vec<i32> = candidates.iter().map(|j| j.id).collect();
-    let entries = entries_of(db, layout, &ids, Lock::None)
-        .await
-        .context("reading the entries of jobs to upload")?;
-    // Entries are read after their jobs, so the check runs on exactly what
-    // goes on the wire.
-    let deferred: Vec<i32> = entries
-        .iter()
-        .filter(|(_, hqe)| half_written(hqe.status.as_deref(), hqe.complete))
-        .map(|(job, _)| *job)
-        .collect::<BTreeSet<i32>>()
-        .into_iter()
-        .collect();
-    let mut upload = Upload {
-        jobs: candidates
+    let wanted = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut upload = Upload::default();
+    let mut entries: Vec<(i32, Hqe)> = Vec::new();
+    let mut after: Option<i32> = None;
+    while upload.jobs.len() < wanted {
+        let mut page = layout
+            .select(jobs::Entity)
+            .filter(jobs::Column::ShardId.is_null())
+            .filter(jobs::Column::Id.in_subquery(jobs_with_a_complete_entry()))
+            .order_by_asc(jobs::Column::Id)
+            .limit(limit);
+        if let Some(after) = after {
+            page = page.filter(jobs::Column::Id.gt(after));
+        }
+        let page: Vec<Job> = page
+            .all(db)
+            .await
+            .context("reading jobs to upload")?
             .into_iter()
-            .filter(|j| deferred.binary_search(&j.id).is_err())
-            .collect(),
-        deferred,
-        ..Upload::default()
-    };
-    for (job, hqe) in entries {
-        if upload.deferred.binary_search(&job).is_err() {
-            upload.hqe_jobs.push(job);
-            upload.hqes.push(hqe);
+            .map(job_from_row)
+            .collect();
+        let exhausted = (page.len() as u64) < limit;
+        after = page.last().map(|j| j.id);
+        let ids: Vec<i32> = page.iter().map(|j| j.id).collect();
+        let read = entries_of(db, layout, &ids, Lock::None)
+            .await
+            .context("reading the entries of jobs to upload")?;
+        // Entries are read after their jobs, so the check runs on exactly
+        // what goes on the wire.
+        let held: BTreeSet<i32> = read
+            .iter()
+            .filter(|(_, hqe)| half_written(hqe.status.as_deref(), hqe.complete))
+            .map(|(job, _)| *job)
+            .collect();
+        let mut taken = BTreeSet::new();
+        for job in page {
+            if upload.jobs.len() == wanted {
+                break;
+            }
+            if held.contains(&job.id) {
+                upload.deferred.push(job.id);
+            } else {
+                taken.insert(job.id);
+                upload.jobs.push(job);
+            }
+        }
+        entries.extend(read.into_iter().filter(|(job, _)| taken.contains(job)));
+        if exhausted || held.is_empty() {
+            break;
         }
     }
+    entries.sort_by_key(|(_, hqe)| hqe.id);
+    (upload.hqe_jobs, upload.hqes) = entries.into_iter().unzip();
     Ok(upload)
 }
 

@@ -50,6 +50,7 @@ shard_store::every_schema_tests!(
         jobs_to_upload_writes_an_entry_in_the_upload_shape,
         jobs_to_upload_holds_back_a_job_whose_entry_has_a_complete_status_but_no_complete_flag,
         jobs_to_upload_holds_back_a_job_whose_entry_is_flagged_complete_with_a_running_status,
+    a_held_back_job_does_not_take_the_place_of_one_that_can_go,
         jobs_to_upload_takes_a_held_back_job_once_its_entry_is_written,
         mark_uploaded_sets_the_shard_of_exactly_the_uploaded_jobs,
         mark_uploaded_without_a_shard_changes_nothing,
@@ -591,6 +592,21 @@ async fn jobs_to_upload_holds_back_a_job_whose_entry_is_flagged_complete_with_a_
 
     assert_eq!(ids_of(&upload.jobs), vec![8]);
     assert_eq!(upload.deferred, vec![7]);
+}
+
+/// Found by the packet oracle: with the held-back job counted against the
+/// cap, `max_upload_jobs` jobs stuck half-written stopped every upload.
+async fn a_held_back_job_does_not_take_the_place_of_one_that_can_go(db: TestDb) {
+    let conn = db.store.connection();
+    fill_partly_finished(conn).await;
+    set_entry(conn, 71, afe_host_queue_entries::Column::Complete, true).await;
+
+    let upload = jobs_to_upload(conn, &db.store.layout(), 1).await.unwrap();
+
+    assert_eq!(ids_of(&upload.jobs), vec![8]);
+    assert_eq!(upload.deferred, vec![7]);
+    let hqe_ids: Vec<i32> = upload.hqes.iter().map(|q| q.id).collect();
+    assert_eq!(hqe_ids, vec![80]);
 }
 
 async fn jobs_to_upload_takes_a_held_back_job_once_its_entry_is_written(db: TestDb) {
