@@ -88,7 +88,7 @@ pub struct AclGroup {
     #[serde(default)]
     pub description: Option<String>,
     /// Members; links are added, never removed, when applied.
-    #[serde(default, skip_serializing)]
+    #[serde(default, skip_serializing, deserialize_with = "value::list")]
     pub users: Option<Vec<User>>,
 }
 
@@ -151,13 +151,13 @@ pub struct Host {
     #[serde(default)]
     pub lock_reason: Option<String>,
     /// ACL groups the host belongs to.
-    #[serde(default, skip_serializing)]
+    #[serde(default, skip_serializing, deserialize_with = "value::list")]
     pub aclgroup_set: Option<Vec<AclGroup>>,
     /// Attributes; when present they replace the host's whole set.
-    #[serde(default, skip_serializing)]
+    #[serde(default, skip_serializing, deserialize_with = "value::list")]
     pub hostattribute_set: Option<Vec<HostAttribute>>,
     /// Labels; links are added, never removed, when applied.
-    #[serde(default, skip_serializing)]
+    #[serde(default, skip_serializing, deserialize_with = "value::list")]
     pub labels: Option<Vec<Label>>,
     /// The shard the host is assigned to.
     #[serde(default, skip_serializing)]
@@ -298,13 +298,13 @@ pub struct Job {
     #[serde(default, deserialize_with = "value::opt_int", skip_serializing)]
     pub parent_job_id: Option<i32>,
     /// Labels a host needs to run the job.
-    #[serde(default, skip_serializing)]
+    #[serde(default, skip_serializing, deserialize_with = "value::list")]
     pub dependency_labels: Option<Vec<Label>>,
     /// The job's entries; nested entries belong to this job whatever they say.
-    #[serde(default, skip_serializing)]
+    #[serde(default, skip_serializing, deserialize_with = "value::list")]
     pub hostqueueentry_set: Option<Vec<Hqe>>,
     /// Keyvals; when present they replace the job's whole set.
-    #[serde(default, skip_serializing)]
+    #[serde(default, skip_serializing, deserialize_with = "value::list")]
     pub jobkeyval_set: Option<Vec<JobKeyval>>,
     /// The shard the job is assigned to.
     #[serde(default, skip_serializing)]

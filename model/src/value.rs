@@ -25,7 +25,10 @@ pub(crate) fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, 
 }
 
 /// An integer that may arrive as a JSON number or as a numeric string
-/// (`"3"`), checked against the width of the target column type.
+/// (`"3"`), checked against the width of the target column type. A float
+/// is truncated toward zero and a boolean is 1 or 0, as the original's
+/// Django stores them (`IntegerField.get_prep_value` is Python's `int()`,
+/// and `int(2.5) == 2`, `int(True) == 1`).
 pub(crate) fn int<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
@@ -41,6 +44,17 @@ where
     T: TryFrom<i64>,
 {
     d.deserialize_option(OptionVisitor(IntVisitor(PhantomData)))
+}
+
+/// A to-many relation: absent (with `#[serde(default)]`) is `None`, a list
+/// is `Some`, and `null` is an error that refuses the record, as the
+/// original iterates the value and fails on `None`.
+pub(crate) fn list<'de, D, T>(d: D) -> Result<Option<Vec<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Vec::deserialize(d).map(Some)
 }
 
 /// A naive datetime in any of the shapes of §5; `null` (or an absent
@@ -152,6 +166,23 @@ impl<'de, T: TryFrom<i64>> Visitor<'de> for IntVisitor<T> {
             .parse()
             .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))?;
         Self::fit(n)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
+        let truncated = v.trunc();
+        // i64::MAX is not an f64; 2^63 is the first value beyond it.
+        if !truncated.is_finite() || truncated < -(2f64.powi(63)) || truncated >= 2f64.powi(63) {
+            return Err(E::invalid_value(
+                de::Unexpected::Float(v),
+                &"an integer that fits its column",
+            ));
+        }
+        #[allow(clippy::cast_possible_truncation)] // In range, checked above.
+        Self::fit(truncated as i64)
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<T, E> {
+        Self::fit(i64::from(v))
     }
 }
 

@@ -125,6 +125,53 @@ fn ids_accept_numeric_strings() {
     );
 }
 
+/// Found by the apply oracle: the original's Django stores `int(value)`,
+/// so a float is truncated toward zero and a boolean is 1 or 0.
+#[test]
+fn ints_accept_floats_truncated_and_booleans() {
+    let mut j = job(1);
+    j["id"] = json!(77.0);
+    j["synch_count"] = json!(2.9);
+    j["priority"] = json!(-1.5);
+    j["run_verify"] = json!(true);
+    j["timeout"] = json!(true);
+    let r = one_job(j);
+    assert_eq!(r.rejected, vec![]);
+    assert_eq!(
+        (
+            r.jobs[0].id,
+            r.jobs[0].synch_count,
+            r.jobs[0].priority,
+            r.jobs[0].timeout
+        ),
+        (77, 2, Some(-1), 1)
+    );
+}
+
+/// Found by the apply oracle: the original iterates a relation it is
+/// given, so `null` fails the record rather than counting as absent.
+#[test]
+fn a_null_relation_list_rejects_its_record_naming_it() {
+    for field in ["dependency_labels", "hostqueueentry_set", "jobkeyval_set"] {
+        let mut j = job(1);
+        j[field] = Value::Null;
+        let r = one_job(j);
+        assert!(r.jobs.is_empty(), "{field}");
+        assert!(
+            only_rejection(&r).reason.contains(field),
+            "{field}: {:?}",
+            r.rejected
+        );
+    }
+    let mut j = job(1);
+    j.as_object_mut().unwrap().remove("jobkeyval_set");
+    assert_eq!(
+        one_job(j).jobs[0].jobkeyval_set,
+        None,
+        "absent stays absent"
+    );
+}
+
 #[test]
 fn ints_that_do_not_fit_their_column_reject_the_record() {
     for (field, value) in [
@@ -132,7 +179,8 @@ fn ints_that_do_not_fit_their_column_reject_the_record() {
         ("priority", json!(-3_000_000_000_i64)),
         ("reboot_before", json!(40_000)),
         ("timeout", json!("12abc")),
-        ("synch_count", json!(1.5)),
+        ("synch_count", json!(1e300)),
+        ("synch_count", json!("1.5")),
         ("id", json!(u64::MAX)),
     ] {
         let mut j = job(1);

@@ -18,9 +18,10 @@
 //! same seed and case count replays a run). Nothing is written to disk but
 //! the test databases.
 //!
-//! Known divergences (below, `mod divergences`) each have a flag that keeps
-//! its generator feature out of the property until the bulk apply is fixed;
-//! their minimal cases are kept as ignored tests.
+//! The minimal cases of the divergences it found are kept as tests (below,
+//! `mod divergences`). Those not fixed yet in the bulk apply each have a
+//! flag that keeps its generator feature out of the property, and their
+//! test is ignored until then.
 
 // A panic is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -53,16 +54,6 @@ const DEFAULT_CASES_POSTGRES: u32 = 150;
 /// `suite_keyval_with_an_unreadable_ignored_id_is_applied`.
 const KNOWN_DIVERGENCE_UNWRITTEN_FIELDS_VALIDATED: bool = true;
 
-/// Divergence: a float in an integer field (`1.0`, `2.5`) refuses its
-/// record; the original's Django stores `int(value)` (truncated).
-/// Minimal case: `float_in_an_integer_field_is_truncated`.
-const KNOWN_DIVERGENCE_FLOATS_REFUSED: bool = true;
-
-/// Divergence: a to-many relation sent as `null` is taken as absent; the
-/// original iterates it and fails the record.
-/// Minimal case: `null_attribute_list_refuses_the_host`.
-const KNOWN_DIVERGENCE_NULL_LIST_IS_ABSENT: bool = true;
-
 /// Divergence: a whitelisted field (`invalid`, `aborted`, `value`) absent
 /// from a record that exists is not left alone: the record is refused
 /// (`value`) or the column reset to the model's default (`invalid` NULL,
@@ -91,10 +82,10 @@ const KNOWN_DIVERGENCE_REFUSAL_NETTED_OUT: bool = true;
 /// less the known divergences.
 fn features(backend: Backend) -> Features {
     Features {
-        floats: !KNOWN_DIVERGENCE_FLOATS_REFUSED,
+        floats: true,
         bad_unwritten_fields: !KNOWN_DIVERGENCE_UNWRITTEN_FIELDS_VALIDATED,
         absent_whitelisted: !KNOWN_DIVERGENCE_ABSENT_WHITELISTED_FIELD,
-        null_lists: !KNOWN_DIVERGENCE_NULL_LIST_IS_ABSENT,
+        null_lists: true,
         case_variants: !(KNOWN_DIVERGENCE_MYSQL_COLLATION && backend == Backend::MySql),
         nul: !(KNOWN_DIVERGENCE_REFUSAL_NETTED_OUT && backend == Backend::Postgres),
     }
@@ -317,9 +308,8 @@ mod divergences {
     }
 
     /// §5 is silent on floats; the original's Django writes `int(value)`
-    /// (`IntegerField.get_prep_value`), so `1.0` is host 1; ours refuses it.
+    /// (`IntegerField.get_prep_value`), so `1.0` is host 1; ours refused it.
     #[tokio::test]
-    #[ignore = "divergence: a float in an integer field refuses its record"]
     async fn float_in_an_integer_field_is_truncated() {
         let sequence = json!([response(
             vec![host(1, json!({"id": 1.0, "protection": 2.5}))],
@@ -330,9 +320,8 @@ mod divergences {
     }
 
     /// The original iterates a to-many relation (`for serialized in data`),
-    /// so `null` fails the record; ours takes it as absent.
+    /// so `null` fails the record; ours took it as absent.
     #[tokio::test]
-    #[ignore = "divergence: a null to-many relation is taken as absent"]
     async fn null_attribute_list_refuses_the_host() {
         let sequence = json!([response(
             vec![host(1, json!({"hostattribute_set": null}))],
