@@ -216,7 +216,7 @@ async fn upstream_unchanged_status_needs_no_access(db: TestDb) {
 async fn upstream_invalid_host_needs_no_access(db: TestDb) {
     setup(&db).await;
     let invalid = |id| Host {
-        invalid: Some(true),
+        invalid: Some(Some(true)),
         aclgroup_set: Some(vec![group(6, vec![user(7, "other")])]),
         shard: ToOne::Set(shard(1)),
         ..host(id, &[1])

@@ -39,7 +39,7 @@ async fn setup(db: &TestDb) {
         ..host(1, &[])
     };
     let deleted = Host {
-        invalid: Some(true),
+        invalid: Some(Some(true)),
         ..host(3, &[1])
     };
     seed(db, vec![first, host(2, &[1]), deleted], vec![], vec![]).await;

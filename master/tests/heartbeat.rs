@@ -290,7 +290,7 @@ async fn suite_keyvals_are_those_of_the_returned_jobs_parents(db: TestDb) {
     let response = heartbeat(&db, &request(1)).await;
 
     assert_eq!(job_ids(&response), vec![5, 6]);
-    let mut keyvals: Vec<(i32, String, String)> = response
+    let mut keyvals: Vec<(i32, String, Option<String>)> = response
         .suite_keyvals
         .iter()
         .map(|kv| (kv.job_id, kv.key.clone(), kv.value.clone()))
@@ -302,10 +302,10 @@ async fn suite_keyvals_are_those_of_the_returned_jobs_parents(db: TestDb) {
             (
                 1000,
                 "build".to_owned(),
-                "lumpy-release/R38-6000.0.0".to_owned()
+                Some("lumpy-release/R38-6000.0.0".to_owned())
             ),
-            (1000, "suite".to_owned(), "bvt".to_owned()),
-            (1001, "suite".to_owned(), "cq".to_owned()),
+            (1000, "suite".to_owned(), Some("bvt".to_owned())),
+            (1001, "suite".to_owned(), Some("cq".to_owned())),
         ]
     );
 }

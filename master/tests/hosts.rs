@@ -62,7 +62,7 @@ async fn host_with_a_shard_label_is_assigned_and_returned_with_its_dependencies(
             leased: false,
             synch_id: None,
             status: Some("Ready".to_owned()),
-            invalid: Some(false),
+            invalid: Some(Some(false)),
             protection: 0,
             lock_time: None,
             dirty: false,
@@ -76,7 +76,7 @@ async fn host_with_a_shard_label_is_assigned_and_returned_with_its_dependencies(
             hostattribute_set: Some(vec![HostAttribute {
                 id: Some(1),
                 attribute: "serial".to_owned(),
-                value: "123".to_owned(),
+                value: Some("123".to_owned()),
                 host_id: Some(1),
             }]),
             labels: Some(vec![label(1), label(7)]),

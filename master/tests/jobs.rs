@@ -182,7 +182,7 @@ async fn known_job_is_not_resent(db: TestDb) {
 
 async fn known_job_with_an_aborted_entry_is_resent(db: TestDb) {
     let aborted = Hqe {
-        aborted: true,
+        aborted: Some(true),
         ..hqe_meta(50, 1)
     };
     setup(&db, vec![mine(job(5, vec![aborted]))]).await;
@@ -194,7 +194,7 @@ async fn known_job_with_an_aborted_entry_is_resent(db: TestDb) {
     assert_eq!(
         entries
             .iter()
-            .map(|q| (q.id, q.aborted))
+            .map(|q| (q.id, q.aborted.unwrap_or(false)))
             .collect::<Vec<_>>(),
         vec![(50, true)]
     );
@@ -415,7 +415,7 @@ async fn upstream_job_follows_its_board_to_another_shard(db: TestDb) {
 /// entry 51 as given.
 fn aborted_job(other: Hqe) -> Job {
     let aborted = Hqe {
-        aborted: true,
+        aborted: Some(true),
         ..hqe_meta(50, 1)
     };
     mine(job(5, vec![aborted, other]))
@@ -449,7 +449,7 @@ async fn upstream_known_job_with_an_aborted_entry_is_resent_while_nothing_starte
     assert_eq!(
         entries
             .iter()
-            .map(|q| (q.id, q.aborted))
+            .map(|q| (q.id, q.aborted.unwrap_or(false)))
             .collect::<Vec<_>>(),
         vec![(50, true), (51, false)]
     );
@@ -461,7 +461,7 @@ async fn upstream_known_aborted_job_is_not_resent_once_an_entry_started(db: Test
         id: 6,
         hostqueueentry_set: Some(vec![
             Hqe {
-                aborted: true,
+                aborted: Some(true),
                 ..hqe_meta(60, 1)
             },
             completed(61),
@@ -489,7 +489,7 @@ async fn strict_known_aborted_job_of_the_shard_is_resent_even_once_an_entry_star
     assert_eq!(
         entries
             .iter()
-            .map(|q| (q.id, q.aborted))
+            .map(|q| (q.id, q.aborted.unwrap_or(false)))
             .collect::<Vec<_>>(),
         vec![(50, true), (51, false)]
     );

@@ -69,7 +69,7 @@ async fn setup(db: &TestDb) {
                 ..job(
                     9,
                     vec![Hqe {
-                        aborted: true,
+                        aborted: Some(true),
                         ..running(90, 2)
                     }],
                 )
@@ -120,7 +120,7 @@ fn finished_hqe(id: i32) -> Hqe {
         active: Some(false),
         complete: Some(true),
         deleted: true,
-        aborted: true,
+        aborted: Some(true),
         execution_subdir: "host2".to_owned(),
         started_on: Some(at("2015-01-02T03:05:00")),
         finished_on: Some(at("2015-01-02T03:15:00")),

@@ -88,7 +88,7 @@ pub struct AclGroup {
     #[serde(default)]
     pub description: Option<String>,
     /// Members; links are added, never removed, when applied.
-    #[serde(default, skip_serializing, deserialize_with = "value::list")]
+    #[serde(default, skip_serializing, deserialize_with = "value::present")]
     pub users: Option<Vec<User>>,
 }
 
@@ -102,8 +102,10 @@ pub struct HostAttribute {
     pub id: Option<i32>,
     /// Attribute name.
     pub attribute: String,
-    /// Attribute value (whitelisted: overwritten on existing rows).
-    pub value: String,
+    /// Attribute value (whitelisted: overwritten on existing rows; absent,
+    /// it leaves an existing row's value alone).
+    #[serde(default, deserialize_with = "value::present")]
+    pub value: Option<String>,
     /// Owning host. When nested in a host, the host's id wins.
     #[serde(default, deserialize_with = "value::opt_int")]
     pub host_id: Option<i32>,
@@ -131,9 +133,15 @@ pub struct Host {
     /// Host status (`Ready`, `Running`, ...), owned by the shard's scheduler.
     #[serde(default)]
     pub status: Option<String>,
-    /// Soft-deletion flag (whitelisted: overwritten on existing rows).
-    #[serde(default, deserialize_with = "value::opt_bool")]
-    pub invalid: Option<bool>,
+    /// Soft-deletion flag (whitelisted: overwritten on existing rows, where
+    /// absent leaves it alone and `null` sets NULL): `None` when absent,
+    /// `Some(None)` when `null`.
+    #[serde(
+        default,
+        deserialize_with = "value::present_opt_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub invalid: Option<Option<bool>>,
     /// Repair protection level.
     #[serde(deserialize_with = "value::int")]
     pub protection: i32,
@@ -151,13 +159,13 @@ pub struct Host {
     #[serde(default)]
     pub lock_reason: Option<String>,
     /// ACL groups the host belongs to.
-    #[serde(default, skip_serializing, deserialize_with = "value::list")]
+    #[serde(default, skip_serializing, deserialize_with = "value::present")]
     pub aclgroup_set: Option<Vec<AclGroup>>,
     /// Attributes; when present they replace the host's whole set.
-    #[serde(default, skip_serializing, deserialize_with = "value::list")]
+    #[serde(default, skip_serializing, deserialize_with = "value::present")]
     pub hostattribute_set: Option<Vec<HostAttribute>>,
     /// Labels; links are added, never removed, when applied.
-    #[serde(default, skip_serializing, deserialize_with = "value::list")]
+    #[serde(default, skip_serializing, deserialize_with = "value::present")]
     pub labels: Option<Vec<Label>>,
     /// The shard the host is assigned to.
     #[serde(default, skip_serializing)]
@@ -176,8 +184,10 @@ pub struct JobKeyval {
     pub job_id: i32,
     /// Keyval name.
     pub key: String,
-    /// Keyval value (whitelisted: overwritten on existing rows).
-    pub value: String,
+    /// Keyval value (whitelisted: overwritten on existing rows; absent, it
+    /// leaves an existing row's value alone).
+    #[serde(default, deserialize_with = "value::present")]
+    pub value: Option<String>,
 }
 
 /// A host queue entry (`afe_host_queue_entries`): one job on one host or
@@ -200,9 +210,11 @@ pub struct Hqe {
     /// The entry was deleted.
     #[serde(deserialize_with = "value::bool")]
     pub deleted: bool,
-    /// The entry was aborted (whitelisted: overwritten on existing rows).
-    #[serde(default, deserialize_with = "value::bool")]
-    pub aborted: bool,
+    /// The entry was aborted (whitelisted: overwritten on existing rows;
+    /// absent, it leaves an existing entry's flag alone and a new entry's
+    /// is false, the column's default).
+    #[serde(default, deserialize_with = "value::present_bool")]
+    pub aborted: Option<bool>,
     /// Results subdirectory.
     pub execution_subdir: String,
     /// When the entry started running.
@@ -298,13 +310,13 @@ pub struct Job {
     #[serde(default, deserialize_with = "value::opt_int", skip_serializing)]
     pub parent_job_id: Option<i32>,
     /// Labels a host needs to run the job.
-    #[serde(default, skip_serializing, deserialize_with = "value::list")]
+    #[serde(default, skip_serializing, deserialize_with = "value::present")]
     pub dependency_labels: Option<Vec<Label>>,
     /// The job's entries; nested entries belong to this job whatever they say.
-    #[serde(default, skip_serializing, deserialize_with = "value::list")]
+    #[serde(default, skip_serializing, deserialize_with = "value::present")]
     pub hostqueueentry_set: Option<Vec<Hqe>>,
     /// Keyvals; when present they replace the job's whole set.
-    #[serde(default, skip_serializing, deserialize_with = "value::list")]
+    #[serde(default, skip_serializing, deserialize_with = "value::present")]
     pub jobkeyval_set: Option<Vec<JobKeyval>>,
     /// The shard the job is assigned to.
     #[serde(default, skip_serializing)]

@@ -46,15 +46,30 @@ where
     d.deserialize_option(OptionVisitor(IntVisitor(PhantomData)))
 }
 
-/// A to-many relation: absent (with `#[serde(default)]`) is `None`, a list
-/// is `Some`, and `null` is an error that refuses the record, as the
-/// original iterates the value and fails on `None`.
-pub(crate) fn list<'de, D, T>(d: D) -> Result<Option<Vec<T>>, D::Error>
+/// A key that may be absent but, when present, must be a `T`: absent (with
+/// `#[serde(default)]`) is `None`. For a to-many relation, `null` is then
+/// an error that refuses the record, as the original iterates the value;
+/// for a whitelisted field (§6), `None` leaves an existing row's column
+/// alone, as the original sets only the keys it is sent.
+pub(crate) fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
 {
-    Vec::deserialize(d).map(Some)
+    T::deserialize(d).map(Some)
+}
+
+/// [`present`] for a boolean of [`bool`]'s shapes.
+pub(crate) fn present_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    bool(d).map(Some)
+}
+
+/// [`present`] for a nullable boolean: absent is `None`, `null` is
+/// `Some(None)`.
+pub(crate) fn present_opt_bool<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<bool>>, D::Error> {
+    opt_bool(d).map(Some)
 }
 
 /// A naive datetime in any of the shapes of §5; `null` (or an absent

@@ -60,8 +60,8 @@ fn basic_response_parses_every_record() {
         Some("chromeos-test")
     );
     assert_eq!(
-        host.hostattribute_set.as_ref().unwrap()[0].value,
-        "5CD1234XYZ"
+        host.hostattribute_set.as_ref().unwrap()[0].value.as_deref(),
+        Some("5CD1234XYZ")
     );
     assert_eq!(host.shard.as_set().map(|s| s.id), Some(1));
 

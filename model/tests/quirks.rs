@@ -148,6 +148,34 @@ fn ints_accept_floats_truncated_and_booleans() {
     );
 }
 
+/// Found by the apply oracle: a whitelisted field that is absent must be
+/// told from one that is sent, since absent leaves an existing row alone.
+#[test]
+fn whitelisted_fields_tell_absent_from_sent() {
+    let mut j = job(1);
+    j["hostqueueentry_set"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("aborted");
+    j["jobkeyval_set"] = json!([{"job_id": 1, "key": "k"}]);
+    let r = one_job(j);
+    let parsed = &r.jobs[0];
+    assert_eq!(parsed.hostqueueentry_set.as_ref().unwrap()[0].aborted, None);
+    assert_eq!(parsed.jobkeyval_set.as_ref().unwrap()[0].value, None);
+
+    let mut h = host(1);
+    h.as_object_mut().unwrap().remove("invalid");
+    let mut nulled = host(2);
+    nulled["invalid"] = Value::Null;
+    let r = parse(json!({"hosts": [h, nulled], "jobs": [], "suite_keyvals": []}));
+    assert_eq!((r.hosts[0].invalid, r.hosts[1].invalid), (None, Some(None)));
+
+    // Sent, `aborted` must be a boolean: `null` refuses the job.
+    let mut j = job(1);
+    j["hostqueueentry_set"][0]["aborted"] = Value::Null;
+    assert!(only_rejection(&one_job(j)).reason.contains("aborted"));
+}
+
 /// Found by the apply oracle: the original iterates a relation it is
 /// given, so `null` fails the record rather than counting as absent.
 #[test]

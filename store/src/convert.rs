@@ -54,7 +54,7 @@ pub fn hqe_from_row(row: hqes::Model) -> Hqe {
         active: row.active,
         complete: row.complete,
         deleted: row.deleted,
-        aborted: row.aborted,
+        aborted: Some(row.aborted),
         execution_subdir: row.execution_subdir,
         started_on: row.started_on,
         finished_on: row.finished_on,
@@ -114,7 +114,7 @@ pub fn host_from_row(row: hosts::Model) -> Host {
         leased: row.leased,
         synch_id: row.synch_id,
         status: row.status,
-        invalid: row.invalid,
+        invalid: Some(row.invalid),
         protection: row.protection,
         lock_time: row.lock_time,
         dirty: row.dirty,
@@ -131,7 +131,7 @@ pub fn attribute_from_row(row: attributes::Model) -> HostAttribute {
     HostAttribute {
         id: Some(row.id),
         attribute: row.attribute,
-        value: row.value,
+        value: Some(row.value),
         host_id: Some(row.host_id),
     }
 }
@@ -142,7 +142,7 @@ pub fn keyval_from_row(row: keyvals::Model) -> JobKeyval {
         id: Some(row.id),
         job_id: row.job_id,
         key: row.key,
-        value: row.value,
+        value: Some(row.value),
     }
 }
 

@@ -188,9 +188,9 @@ async fn reapply_overwrites_whitelisted_fields(db: TestDb) {
     .await
     .unwrap();
     let (mut h, mut j) = (host(2), job(7));
-    h.invalid = Some(true);
+    h.invalid = Some(Some(true));
     h.hostattribute_set = Some(vec![attribute("pool", "bvt")]);
-    j.hostqueueentry_set.as_mut().unwrap()[0].aborted = true;
+    j.hostqueueentry_set.as_mut().unwrap()[0].aborted = Some(true);
     j.jobkeyval_set = Some(vec![keyval(7, "suite", "cq")]);
     apply(
         conn,
@@ -573,7 +573,7 @@ async fn duplicate_records_in_one_response_apply_in_order(db: TestDb) {
     let conn = db.store.connection();
     let mut second = host(2);
     second.hostname = Some("ignored".into());
-    second.invalid = Some(true);
+    second.invalid = Some(Some(true));
     second.labels.as_mut().unwrap().push(label(5));
     let report = apply(
         conn,

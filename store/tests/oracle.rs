@@ -54,14 +54,6 @@ const DEFAULT_CASES_POSTGRES: u32 = 150;
 /// `suite_keyval_with_an_unreadable_ignored_id_is_applied`.
 const KNOWN_DIVERGENCE_UNWRITTEN_FIELDS_VALIDATED: bool = true;
 
-/// Divergence: a whitelisted field (`invalid`, `aborted`, `value`) absent
-/// from a record that exists is not left alone: the record is refused
-/// (`value`) or the column reset to the model's default (`invalid` NULL,
-/// `aborted` false).
-/// Minimal cases: `absent_aborted_leaves_an_aborted_entry_aborted`,
-/// `absent_value_of_an_existing_keyval_is_left_alone`.
-const KNOWN_DIVERGENCE_ABSENT_WHITELISTED_FIELD: bool = true;
-
 /// Divergence (MySQL/MariaDB only): names that the database's collation
 /// compares equal (`Serial` and `serial`, `alice` and `Alice`) are told
 /// apart in memory, so an attribute, keyval or user that the database
@@ -84,7 +76,7 @@ fn features(backend: Backend) -> Features {
     Features {
         floats: true,
         bad_unwritten_fields: !KNOWN_DIVERGENCE_UNWRITTEN_FIELDS_VALIDATED,
-        absent_whitelisted: !KNOWN_DIVERGENCE_ABSENT_WHITELISTED_FIELD,
+        absent_whitelisted: true,
         null_lists: true,
         case_variants: !(KNOWN_DIVERGENCE_MYSQL_COLLATION && backend == Backend::MySql),
         nul: !(KNOWN_DIVERGENCE_REFUSAL_NETTED_OUT && backend == Backend::Postgres),
@@ -332,10 +324,9 @@ mod divergences {
     }
 
     /// §6: only whitelisted fields that are sent are overwritten (the
-    /// original sets the keys present); ours resets an absent `aborted` to
+    /// original sets the keys present); ours reset an absent `aborted` to
     /// false, un-aborting an entry, and an absent `invalid` to NULL.
     #[tokio::test]
-    #[ignore = "divergence: an absent whitelisted field resets the column of an existing record"]
     async fn absent_aborted_leaves_an_aborted_entry_aborted() {
         let sequence = json!([
             response(
@@ -359,9 +350,8 @@ mod divergences {
     }
 
     /// The same, found by the property: the second keyval of one name is
-    /// the existing one, whose `value` is absent; ours refuses the job.
+    /// the existing one, whose `value` is absent; ours refused the job.
     #[tokio::test]
-    #[ignore = "divergence: an absent whitelisted field refuses an existing keyval's record"]
     async fn absent_value_of_an_existing_keyval_is_left_alone() {
         let keyvals = json!([
             {"id": 1, "job_id": 1, "key": "suite", "value": "a"},

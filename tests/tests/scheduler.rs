@@ -79,7 +79,7 @@ fn host(id: i32, labels: &[i32]) -> Host {
         leased: false,
         synch_id: None,
         status: Some("Ready".to_owned()),
-        invalid: Some(false),
+        invalid: Some(Some(false)),
         protection: 0,
         lock_time: None,
         dirty: false,
@@ -99,7 +99,7 @@ fn entry(id: i32, host_id: Option<i32>, meta_host: Option<i32>) -> Hqe {
         active: Some(false),
         complete: Some(false),
         deleted: false,
-        aborted: false,
+        aborted: Some(false),
         execution_subdir: String::new(),
         started_on: None,
         finished_on: None,
@@ -345,7 +345,7 @@ async fn a_meta_host_entry_never_takes_an_unsuitable_host(db: TestDb) {
         ..host(1, &[1, 2])
     };
     let invalid = Host {
-        invalid: Some(true),
+        invalid: Some(Some(true)),
         ..host(2, &[1, 2])
     };
     let busy = Host {

@@ -4,12 +4,14 @@
 //!   simulators) converging on embedded SQLite;
 //! - `bench`: heartbeat throughput against the database floor;
 //! - `chaos`: the demo lab under injected faults, then its invariants;
+//! - `oracle`: the differential tests of apply and packet, for a soak;
 //! - `ci`: the local twin of `.ci/run`.
 
 mod bench;
 mod chaos;
 mod db;
 mod demo;
+mod oracle;
 
 use std::path::PathBuf;
 use std::process::{Command as Process, ExitCode};
@@ -36,6 +38,9 @@ enum Task {
     /// Run the demo lab under injected faults and check that nothing is
     /// lost, duplicated or half-written.
     Chaos(chaos::Options),
+    /// Prove the bulk apply equal to the reference apply and the packet to
+    /// a plain reading, on many more random cases than CI runs.
+    Oracle(oracle::Options),
     /// fmt, clippy and the tests, as .ci/run does (without its backends).
     Ci,
     /// Holds a write lock on a SQLite database (chaos runs this as a
@@ -55,6 +60,7 @@ fn main() -> ExitCode {
         Task::Demo(options) => demo::run(options),
         Task::Bench(options) => bench::run(options),
         Task::Chaos(options) => chaos::run(options),
+        Task::Oracle(options) => oracle::run(options),
         Task::Ci => ci(),
         Task::HoldSqliteLock { url, seconds } => chaos::hold_sqlite_lock(&url, seconds),
     };
@@ -83,9 +89,15 @@ fn ci() -> Result<()> {
 
 /// Runs `cargo <args>` in the workspace, failing on a non-zero exit.
 pub(crate) fn cargo(args: &[&str]) -> Result<()> {
+    cargo_with_env(args, &[])
+}
+
+/// [`cargo`] with extra environment variables.
+pub(crate) fn cargo_with_env(args: &[&str], env: &[(&str, &str)]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = Process::new(&cargo)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(workspace_root())
         .status()
         .with_context(|| format!("could not start `{cargo}`"))?;

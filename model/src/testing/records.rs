@@ -58,7 +58,7 @@ pub fn attribute(name: &str, value: &str) -> HostAttribute {
     HostAttribute {
         id: Some(99),
         attribute: name.to_owned(),
-        value: value.to_owned(),
+        value: Some(value.to_owned()),
         host_id: None,
     }
 }
@@ -72,7 +72,7 @@ pub fn host(id: i32) -> Host {
         leased: false,
         synch_id: None,
         status: Some("Ready".to_owned()),
-        invalid: Some(false),
+        invalid: Some(Some(false)),
         protection: 0,
         lock_time: None,
         dirty: false,
@@ -92,7 +92,7 @@ pub fn hqe(id: i32, host_id: Option<i32>) -> Hqe {
         active: Some(false),
         complete: Some(false),
         deleted: false,
-        aborted: false,
+        aborted: Some(false),
         execution_subdir: String::new(),
         started_on: None,
         finished_on: None,
@@ -107,7 +107,7 @@ pub fn keyval(job_id: i32, key: &str, value: &str) -> JobKeyval {
         id: Some(500),
         job_id,
         key: key.to_owned(),
-        value: value.to_owned(),
+        value: Some(value.to_owned()),
     }
 }
 

@@ -393,18 +393,20 @@ impl<'a> State<'a, '_> {
 
     fn host(&mut self, h: &'a Host) -> Result<(), Reason> {
         let mut state = match self.hosts.get(&h.id) {
+            // Absent, the whitelisted flag stays as it is (§6).
             Some(&existing) => HostState {
-                invalid: h.invalid,
+                invalid: h.invalid.unwrap_or(existing.invalid),
                 ..existing
             },
             None => {
                 validate::id("afe_hosts", h.id)?;
                 let shard_id = h.shard.as_set().map(|s| s.id);
-                let row = rows::host(self.layout, h, h.invalid, shard_id);
+                let invalid = h.invalid.flatten();
+                let row = rows::host(self.layout, h, invalid, shard_id);
                 self.checks.hosts.check(&row)?;
                 HostState {
                     new: Some(h),
-                    invalid: h.invalid,
+                    invalid,
                     shard_id: None,
                 }
             }
@@ -425,9 +427,9 @@ impl<'a> State<'a, '_> {
         if let Some(attributes) = &h.hostattribute_set {
             let mut set: Pairs<'a> = Vec::with_capacity(attributes.len());
             for a in attributes {
-                let row = rows::pair(h.id, &a.attribute, &a.value);
+                let row = rows::pair(h.id, &a.attribute, a.value.as_deref().unwrap_or_default());
                 self.checks.attributes.check(&row)?;
-                upsert(&mut set, &a.attribute, &a.value);
+                upsert(&mut set, "attribute", &a.attribute, a.value.as_deref())?;
             }
             self.attributes.insert(h.id, set);
         }
@@ -483,7 +485,7 @@ impl<'a> State<'a, '_> {
             let mut set: Pairs<'a> = Vec::with_capacity(keyvals.len());
             for kv in keyvals {
                 self.check_keyval(j.id, kv)?;
-                upsert(&mut set, &kv.key, &kv.value);
+                upsert(&mut set, "keyval", &kv.key, kv.value.as_deref())?;
             }
             self.keyvals.insert(j.id, set);
         }
@@ -494,15 +496,17 @@ impl<'a> State<'a, '_> {
     /// own fields say, as the original's `relation_set.add` makes it.
     fn hqe(&mut self, q: &'a Hqe, job_id: i32) -> Result<(), Reason> {
         let mut state = match self.hqes.get(&q.id) {
+            // Absent, the whitelisted flag stays as it is (§6).
             Some(&existing) => HqeState {
-                aborted: q.aborted,
+                aborted: q.aborted.unwrap_or(existing.aborted),
                 job_id: Some(job_id),
                 ..existing
             },
             None => {
                 validate::id("afe_host_queue_entries", q.id)?;
                 let meta_host = q.meta_host.as_set().map(|l| l.id);
-                let row = rows::hqe(self.layout, q, Some(job_id), q.aborted, meta_host);
+                let aborted = q.aborted.unwrap_or(false);
+                let row = rows::hqe(self.layout, q, Some(job_id), aborted, meta_host);
                 self.checks.hqes.check(&row)?;
                 if let Some(host) = q.host_id
                     && !self.hosts.contains(&host)
@@ -515,7 +519,7 @@ impl<'a> State<'a, '_> {
                 HqeState {
                     new: Some(q),
                     job_id: Some(job_id),
-                    aborted: q.aborted,
+                    aborted,
                     meta_host: None,
                 }
             }
@@ -536,7 +540,7 @@ impl<'a> State<'a, '_> {
     fn suite_keyval(&mut self, kv: &'a JobKeyval) -> Result<(), Reason> {
         self.check_keyval(kv.job_id, kv)?;
         let mut set = self.keyvals.get(&kv.job_id).cloned().unwrap_or_default();
-        upsert(&mut set, &kv.key, &kv.value);
+        upsert(&mut set, "keyval", &kv.key, kv.value.as_deref())?;
         self.keyvals.insert(kv.job_id, set);
         Ok(())
     }
@@ -544,7 +548,8 @@ impl<'a> State<'a, '_> {
 
 impl State<'_, '_> {
     fn check_keyval(&self, job_id: i32, kv: &JobKeyval) -> Result<(), Reason> {
-        let row = rows::pair(job_id, &kv.key, &kv.value);
+        // An absent value is checked by `upsert`; the name is checked here.
+        let row = rows::pair(job_id, &kv.key, kv.value.as_deref().unwrap_or_default());
         self.checks.keyvals.check(&row)
     }
 
@@ -570,17 +575,29 @@ fn add_link(links: &mut Journal<(i32, i32), Link>, pair: (i32, i32)) {
 /// Sets `name` to `value` in an ordered set: every existing entry of that
 /// name gets the value (a table without a unique key may hold several),
 /// or a new entry is appended.
-fn upsert<'a>(set: &mut Pairs<'a>, name: &'a str, value: &'a str) {
+fn upsert<'a>(
+    set: &mut Pairs<'a>,
+    what: &str,
+    name: &'a str,
+    value: Option<&'a str>,
+) -> Result<(), Reason> {
     let mut found = false;
     for (n, v) in set.iter_mut() {
         if n == name {
-            *v = Cow::Borrowed(value);
+            // Absent, the whitelisted value stays as it is (§6).
+            if let Some(value) = value {
+                *v = Cow::Borrowed(value);
+            }
             found = true;
         }
     }
     if !found {
+        let Some(value) = value else {
+            return Err(format!("{what} {name:?} is new and has no `value`"));
+        };
         set.push((Cow::Borrowed(name), Cow::Borrowed(value)));
     }
+    Ok(())
 }
 
 /// A host to insert, with the columns its relations set.

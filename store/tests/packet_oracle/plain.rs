@@ -254,7 +254,7 @@ impl PlainEntry {
             active: self.active,
             complete: self.complete,
             deleted: self.deleted,
-            aborted: self.aborted,
+            aborted: Some(self.aborted),
             execution_subdir: self.execution_subdir.clone(),
             started_on: self.started_on,
             finished_on: self.finished_on,

@@ -105,17 +105,19 @@ impl Rows {
             shard_rows.add(shard.id, || rows::shard(shard));
             Some(shard.id)
         };
-        let pair = |owner: i32, name: &str, value: &str| -> Vec<Value> {
+        let pair = |owner: i32, name: &str, value: Option<&str>| -> Vec<Value> {
             vec![
                 owner.into(),
                 name.to_owned().into(),
-                value.to_owned().into(),
+                value.map(str::to_owned).into(),
             ]
         };
 
         for h in &response.hosts {
             let shard_id = add_shard(&h.shard);
-            host_rows.add(h.id, || rows::host(layout, h, h.invalid, shard_id));
+            host_rows.add(h.id, || {
+                rows::host(layout, h, h.invalid.flatten(), shard_id)
+            });
             for l in h.labels.iter().flatten() {
                 add_label(l);
                 host_label_rows.add((h.id, l.id), || vec![h.id.into(), l.id.into()]);
@@ -130,7 +132,7 @@ impl Rows {
             }
             for a in h.hostattribute_set.iter().flatten() {
                 attribute_rows.add((h.id, a.attribute.as_str()), || {
-                    pair(h.id, &a.attribute, &a.value)
+                    pair(h.id, &a.attribute, a.value.as_deref())
                 });
             }
         }
@@ -147,16 +149,18 @@ impl Rows {
                     l.id
                 });
                 hqe_rows.add(q.id, || {
-                    rows::hqe(layout, q, Some(j.id), q.aborted, meta_host)
+                    rows::hqe(layout, q, Some(j.id), q.aborted.unwrap_or(false), meta_host)
                 });
             }
             for kv in j.jobkeyval_set.iter().flatten() {
-                keyval_rows.add((j.id, kv.key.as_str()), || pair(j.id, &kv.key, &kv.value));
+                keyval_rows.add((j.id, kv.key.as_str()), || {
+                    pair(j.id, &kv.key, kv.value.as_deref())
+                });
             }
         }
         for kv in &response.suite_keyvals {
             keyval_rows.add((kv.job_id, kv.key.as_str()), || {
-                pair(kv.job_id, &kv.key, &kv.value)
+                pair(kv.job_id, &kv.key, kv.value.as_deref())
             });
         }
 
