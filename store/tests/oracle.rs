@@ -26,6 +26,8 @@
 // A panic is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "oracle/budget.rs"]
+mod budget;
 #[path = "oracle/compare.rs"]
 mod compare;
 #[path = "oracle/generate.rs"]
@@ -33,7 +35,7 @@ mod generate;
 
 use std::time::Instant;
 
-use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+use proptest::test_runner::{TestCaseError, TestError};
 use serde_json::Value;
 use shard_store::testing::{Backend, TestDb};
 
@@ -83,26 +85,6 @@ fn features(backend: Backend) -> Features {
     }
 }
 
-fn env_number(name: &str) -> Option<u64> {
-    let v = std::env::var(name).ok()?;
-    Some(
-        v.trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
-    )
-}
-
-/// A 32-byte ChaCha seed from a number.
-fn rng(seed: u64) -> TestRng {
-    let mut bytes = [0u8; 32];
-    for (i, chunk) in bytes.chunks_mut(8).enumerate() {
-        chunk.copy_from_slice(
-            &(seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)).to_le_bytes(),
-        );
-    }
-    TestRng::from_seed(RngAlgorithm::ChaCha, &bytes)
-}
-
 /// A sequence as JSON, long strings abbreviated.
 fn show(steps: &[Step]) -> String {
     fn shorten(v: &mut Value) {
@@ -141,15 +123,7 @@ fn property(backend: Backend, default_cases: u32) {
     let Some(pair) = pair else {
         return;
     };
-    let cases = env_number("SHARD_ORACLE_CASES").map_or(default_cases, |n| n as u32);
-    let seed = env_number("SHARD_ORACLE_SEED").unwrap_or(1);
-    let config = Config {
-        cases,
-        failure_persistence: None,
-        max_shrink_iters: 4096,
-        ..Config::default()
-    };
-    let mut runner = TestRunner::new_with_rng(config, rng(seed));
+    let (mut runner, cases, seed) = budget::runner(default_cases);
     let started = Instant::now();
     let result = runner.run(&generate::sequence(features(backend)), |steps| {
         rt.block_on(pair.check(&steps)).map_err(TestCaseError::fail)

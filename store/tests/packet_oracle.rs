@@ -25,6 +25,8 @@
 // A panic is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "oracle/budget.rs"]
+mod budget;
 #[path = "packet_oracle/generate.rs"]
 mod generate;
 #[path = "packet_oracle/plain.rs"]
@@ -32,7 +34,7 @@ mod plain;
 
 use std::time::Instant;
 
-use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+use proptest::test_runner::{TestCaseError, TestError};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel};
 use serde_json::{Value, json};
 use shard_model::HeartbeatRequest;
@@ -125,17 +127,9 @@ fn property(schema: Schema, default_cases: u32) {
     }) else {
         return;
     };
-    let cases = env_number("SHARD_ORACLE_CASES").map_or(default_cases, |n| n as u32);
-    let seed = env_number("SHARD_ORACLE_SEED").unwrap_or(1);
-    let config = Config {
-        cases,
-        failure_persistence: None,
-        max_shrink_iters: 4096,
-        ..Config::default()
-    };
+    let (mut runner, cases, seed) = budget::runner(default_cases);
     let unique_job_host = matches!(schema, Schema::Adopted(Adopted::MySqlAutotest));
     let layout = db.store.layout();
-    let mut runner = TestRunner::new_with_rng(config, rng(seed));
     let started = Instant::now();
     let result = runner.run(&generate::lab(), |lab| {
         let lab = generate::fit(&lab, &layout, unique_job_host);
@@ -338,26 +332,6 @@ fn show(lab: &Lab) -> String {
         out.push_str(&format!("  {e:?}\n"));
     }
     out
-}
-
-fn env_number(name: &str) -> Option<u64> {
-    let v = std::env::var(name).ok()?;
-    Some(
-        v.trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
-    )
-}
-
-/// A 32-byte ChaCha seed from a number.
-fn rng(seed: u64) -> TestRng {
-    let mut bytes = [0u8; 32];
-    for (i, chunk) in bytes.chunks_mut(8).enumerate() {
-        chunk.copy_from_slice(
-            &(seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)).to_le_bytes(),
-        );
-    }
-    TestRng::from_seed(RngAlgorithm::ChaCha, &bytes)
 }
 
 mod regressions {
