@@ -66,10 +66,10 @@ impl ProxyConfig {
     /// How calls to `endpoint` travel; an unusable proxy setting for its
     /// scheme is a configuration error naming the variable.
     pub(crate) fn route(&self, endpoint: &Uri) -> Result<Route, RpcError> {
-        let (name, value) = match (endpoint.scheme_str(), &self.all) {
-            (Some("https"), _) if self.https.is_some() => ("https_proxy", &self.https),
-            (Some("http"), _) if self.http.is_some() => ("http_proxy", &self.http),
-            (_, all) => ("all_proxy", all),
+        let (name, value) = match endpoint.scheme_str() {
+            Some("https") if self.https.is_some() => ("https_proxy", &self.https),
+            Some("http") if self.http.is_some() => ("http_proxy", &self.http),
+            _ => ("all_proxy", &self.all),
         };
         let Some(value) = value.as_deref() else {
             return Ok(Route::Direct);

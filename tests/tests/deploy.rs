@@ -18,7 +18,7 @@ use common::*;
 use serde_json::Value;
 use shard_store::testing::{Backend, TestDb};
 use shard_tests::scrape::{self, Answer};
-use shard_tests::{Output, Reply, Running, Script, ScriptedMaster, ShardClient};
+use shard_tests::{Output, Reply, Script, ScriptedMaster, ShardClient};
 
 /// How long the client may take to start and send its first heartbeats.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -300,33 +300,6 @@ fn exposed_names(exposition: &str) -> BTreeSet<String> {
         .filter_map(|line| line.split(['{', ' ']).next())
         .map(str::to_owned)
         .collect()
-}
-
-/// Starts `run` (JSON logs) and returns it with the base URL of its
-/// metrics endpoint, read from its `metrics endpoint listening` line.
-async fn run_with_endpoint(args: Vec<String>, env: &[(&str, &str)]) -> (Running, String) {
-    let running = ShardClient::spawn(set(args, "--log-format", "json"), env);
-    let line = running
-        .wait_for_stderr_line(
-            |line| line.contains("metrics endpoint listening"),
-            START_TIMEOUT,
-        )
-        .await;
-    let Some(line) = line else {
-        panic!(
-            "no `metrics endpoint listening` line:\n{}",
-            running.stderr_so_far()
-        )
-    };
-    let fields: Value = serde_json::from_str(&line).unwrap();
-    let metrics = fields["metrics"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no metrics URL in {line}"));
-    let base = metrics
-        .strip_suffix("/metrics")
-        .unwrap_or_else(|| panic!("{metrics} is not a /metrics URL"))
-        .to_owned();
-    (running, base)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

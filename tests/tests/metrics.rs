@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::*;
-use serde_json::{Value, json};
+use serde_json::json;
 use shard_store::testing::TestDb;
 use shard_tests::scheduler::complete_jobs;
 use shard_tests::scrape::{self, sample};
@@ -34,32 +34,14 @@ const GET_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the client may take to exit after SIGTERM, here only a guard.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Starts `run` with JSON logs; the client and the URLs of its `/metrics`
-/// and `/healthz`, read from its log line `metrics endpoint listening`.
-async fn run_with_endpoint(args: Vec<String>) -> (Running, String, String) {
-    let args = set(args, "--log-format", "json");
-    let running = ShardClient::spawn(args, &ENV);
-    let line = running
-        .wait_for_stderr_line(
-            |line| line.contains("metrics endpoint listening"),
-            START_TIMEOUT,
-        )
-        .await;
-    let Some(line) = line else {
-        panic!(
-            "no `metrics endpoint listening` line:\n{}",
-            running.stderr_so_far()
-        )
-    };
-    let fields: Value = serde_json::from_str(&line).unwrap();
-    let url = |field: &str| {
-        fields[field]
-            .as_str()
-            .unwrap_or_else(|| panic!("no {field} in {line}"))
-            .to_owned()
-    };
-    let (metrics, healthz) = (url("metrics"), url("healthz"));
-    (running, metrics, healthz)
+/// Starts `run`; the client and the URLs of its `/metrics` and `/healthz`.
+async fn run_with_endpoints(args: Vec<String>) -> (Running, String, String) {
+    let (running, base) = run_with_endpoint(args, &ENV).await;
+    (
+        running,
+        format!("{base}/metrics"),
+        format!("{base}/healthz"),
+    )
 }
 
 async fn metrics_show_every_name_with_its_value_after_a_success_and_a_failure(db: TestDb) {
@@ -101,7 +83,7 @@ async fn metrics_show_every_name_with_its_value_after_a_success_and_a_failure(db
     )
     .await;
     let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    let (running, metrics, _) = run_with_endpoint(args("run", &master, &db)).await;
+    let (running, metrics, _) = run_with_endpoints(args("run", &master, &db)).await;
     let requests = master.wait_for_requests(3, START_TIMEOUT).await.unwrap();
 
     let answer = scrape::get(&metrics, GET_TIMEOUT).await.unwrap();
@@ -200,7 +182,7 @@ async fn healthz_turns_503_once_heartbeats_have_failed_for_too_long(db: TestDb) 
     )))
     .await;
     let args = set(args("run", &master, &db), "--rpc-timeout-min", "0.05");
-    let (running, _, healthz) = run_with_endpoint(args).await;
+    let (running, _, healthz) = run_with_endpoints(args).await;
     master.wait_for_requests(2, START_TIMEOUT).await.unwrap();
 
     let healthy = scrape::get(&healthz, GET_TIMEOUT).await.unwrap();
@@ -248,7 +230,7 @@ async fn hosts_forgotten_because_the_master_deleted_them_are_counted(db: TestDb)
         .then_wait_for_push(),
     )
     .await;
-    let (running, metrics, _) = run_with_endpoint(args("run", &master, &db)).await;
+    let (running, metrics, _) = run_with_endpoints(args("run", &master, &db)).await;
     master.wait_for_requests(3, START_TIMEOUT).await.unwrap();
 
     let answer = scrape::get(&metrics, GET_TIMEOUT).await.unwrap();
@@ -287,7 +269,7 @@ async fn suite_keyvals_the_shard_cannot_store_are_counted_as_not_applied(db: Tes
         0.0
     };
 
-    let (running, metrics, _) = run_with_endpoint(args("run", &master, &db)).await;
+    let (running, metrics, _) = run_with_endpoints(args("run", &master, &db)).await;
     master.wait_for_requests(2, START_TIMEOUT).await.unwrap();
     let answer = scrape::get(&metrics, GET_TIMEOUT).await.unwrap();
 
@@ -328,7 +310,7 @@ async fn build_info_and_a_zero_last_success_show_before_any_success(db: TestDb) 
         "{line}"
     );
 
-    let (running, metrics, _) = run_with_endpoint(args("run", &master, &db)).await;
+    let (running, metrics, _) = run_with_endpoints(args("run", &master, &db)).await;
     master.wait_for_requests(1, START_TIMEOUT).await.unwrap();
     let answer = scrape::get(&metrics, GET_TIMEOUT).await.unwrap();
 
@@ -352,7 +334,7 @@ async fn build_info_and_a_zero_last_success_show_before_any_success(db: TestDb) 
 async fn readyz_follows_the_last_heartbeat_and_livez_the_loop(db: TestDb) {
     // The master holds every request until the test pushes an answer.
     let master = ScriptedMaster::start(Script::new([]).then_wait_for_push()).await;
-    let (running, _, healthz) = run_with_endpoint(args("run", &master, &db)).await;
+    let (running, _, healthz) = run_with_endpoints(args("run", &master, &db)).await;
     let probe = |path: &str| healthz.replace("/healthz", path);
     let status = |url: String| async move { scrape::get(&url, GET_TIMEOUT).await.unwrap() };
 

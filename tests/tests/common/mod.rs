@@ -21,7 +21,7 @@ use shard_model::{HeartbeatResponse, Job, JobKeyval};
 use shard_store::entity::prelude::*;
 use shard_store::entity::{afe_host_attributes, afe_hosts, afe_job_keyvals, afe_users};
 use shard_store::testing::TestDb;
-use shard_tests::{Output, ScriptedMaster, ShardClient};
+use shard_tests::{Output, Running, ScriptedMaster, ShardClient};
 use tokio_util::sync::CancellationToken;
 
 /// The shard's hostname; [`shard`]`(1)` carries it, so the row the master
@@ -137,6 +137,35 @@ pub fn without(mut args: Vec<String>, flag: &str) -> Vec<String> {
 /// The environment of every run: info logs whatever the caller's
 /// `RUST_LOG` says, since tests read log lines.
 pub const ENV: [(&str, &str); 1] = [("RUST_LOG", "info")];
+
+/// Starts `args` (a `run`) with JSON logs and `env`; the client and the
+/// base URL of its endpoint (`http://IP:PORT`), read from its log line
+/// `metrics endpoint listening`.
+#[allow(dead_code)] // Not every test binary reads the endpoint.
+pub async fn run_with_endpoint(args: Vec<String>, env: &[(&str, &str)]) -> (Running, String) {
+    let running = ShardClient::spawn(set(args, "--log-format", "json"), env);
+    let line = running
+        .wait_for_stderr_line(
+            |line| line.contains("metrics endpoint listening"),
+            Duration::from_secs(30),
+        )
+        .await;
+    let Some(line) = line else {
+        panic!(
+            "no `metrics endpoint listening` line:\n{}",
+            running.stderr_so_far()
+        )
+    };
+    let fields: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let metrics = fields["metrics"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no metrics URL in {line}"));
+    let base = metrics
+        .strip_suffix("/metrics")
+        .unwrap_or_else(|| panic!("{metrics} is not a /metrics URL"))
+        .to_owned();
+    (running, base)
+}
 
 /// Runs `args` to its end.
 pub async fn run_to_end(args: Vec<String>) -> Output {
