@@ -327,7 +327,7 @@ mod tests {
     #[test]
     fn resent_jobs_include_jobs_that_did_not_parse() {
         let json = r#"{"hosts": [], "suite_keyvals": [],
-            "jobs": [{"id": 5, "broken": true}, {"id": "6x"}, {"id": 7}]}"#;
+            "jobs": [{"id": 5, "hostqueueentry_set": 1}, {"id": "6x"}, {"id": 7, "shard": 2}]}"#;
         let response = HeartbeatResponse::from_json(json.as_bytes()).expect("envelope");
         assert_eq!(response.rejected.len(), 3, "{:?}", response.rejected);
         assert_eq!(resent_job_ids(&response), [5, 7]);

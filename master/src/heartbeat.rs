@@ -94,6 +94,7 @@ async fn answer(
         suite_keyvals,
         incorrect_host_ids,
         rejected: Vec::new(),
+        defects: Vec::new(),
     })
 }
 

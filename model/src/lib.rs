@@ -8,6 +8,7 @@
 pub mod hosts;
 pub mod packet;
 pub mod record;
+pub mod repair;
 pub mod status;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -16,4 +17,5 @@ pub mod value;
 pub use hosts::{GetHostsRequest, ListedHost};
 pub use packet::{HeartbeatRequest, HeartbeatResponse, RecordKind, Rejected};
 pub use record::{AclGroup, Host, HostAttribute, Hqe, Job, JobKeyval, Label, Shard, User};
+pub use repair::Defect;
 pub use value::{ToOne, format_datetime, parse_datetime};

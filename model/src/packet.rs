@@ -14,6 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 
 use crate::record::{Host, Hqe, Job, JobKeyval};
+use crate::repair::{self, Defect};
 use crate::value;
 
 /// `params[0]` of a `shard_heartbeat` call (§3).
@@ -106,6 +107,9 @@ pub struct HeartbeatResponse {
     pub incorrect_host_ids: Vec<i32>,
     /// Records that did not parse, in the order they arrived.
     pub rejected: Vec<Rejected>,
+    /// Bad fields of parsed records that only matter if their row is
+    /// inserted (see [`crate::repair`]), in list and record order.
+    pub defects: Vec<Defect>,
 }
 
 impl HeartbeatResponse {
@@ -127,6 +131,17 @@ impl HeartbeatResponse {
         };
         parsed + self.rejected.iter().filter(|r| r.kind == kind).count()
     }
+
+    /// The defects of the `index`-th parsed record of `kind`.
+    pub fn defects(&self, kind: RecordKind, index: usize) -> &[Defect] {
+        let start = self
+            .defects
+            .partition_point(|d| (d.kind, d.index) < (kind, index));
+        let end = self
+            .defects
+            .partition_point(|d| (d.kind, d.index) <= (kind, index));
+        &self.defects[start..end]
+    }
 }
 
 /// The envelope of a response: lists of records left unparsed, so one bad
@@ -144,13 +159,15 @@ impl<'de> Deserialize<'de> for HeartbeatResponse {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = RawResponse::deserialize(d)?;
         let mut rejected = Vec::new();
-        let hosts = parse_all(RecordKind::Host, raw.hosts, &mut rejected);
-        let jobs = parse_all(RecordKind::Job, raw.jobs, &mut rejected);
-        let suite_keyvals = parse_all(RecordKind::SuiteKeyval, raw.suite_keyvals, &mut rejected);
+        let mut defects = Vec::new();
+        let mut out = (&mut rejected, &mut defects);
+        let hosts = parse_all(RecordKind::Host, raw.hosts, &mut out);
+        let jobs = parse_all(RecordKind::Job, raw.jobs, &mut out);
+        let suite_keyvals = parse_all(RecordKind::SuiteKeyval, raw.suite_keyvals, &mut out);
         let incorrect_host_ids = parse_all::<HostId>(
             RecordKind::IncorrectHostId,
             raw.incorrect_host_ids.unwrap_or_default(),
-            &mut rejected,
+            &mut out,
         )
         .into_iter()
         .map(|HostId(id)| id)
@@ -161,6 +178,7 @@ impl<'de> Deserialize<'de> for HeartbeatResponse {
             suite_keyvals,
             incorrect_host_ids,
             rejected,
+            defects,
         })
     }
 }
@@ -195,23 +213,35 @@ struct IdOnly {
 fn parse_all<T: DeserializeOwned>(
     kind: RecordKind,
     raws: Vec<Box<RawValue>>,
-    rejected: &mut Vec<Rejected>,
+    (rejected, defects): &mut (&mut Vec<Rejected>, &mut Vec<Defect>),
 ) -> Vec<T> {
     let mut parsed = Vec::with_capacity(raws.len());
     for raw in raws {
         match parse_record(kind, &raw) {
-            Ok(record) => parsed.push(record),
+            Ok((record, found)) => {
+                let index = parsed.len();
+                defects.extend(found.into_iter().map(|(at, reason)| Defect {
+                    kind,
+                    index,
+                    at,
+                    reason,
+                }));
+                parsed.push(record);
+            }
             Err(r) => rejected.push(r),
         }
     }
     parsed
 }
 
-fn parse_record<T: DeserializeOwned>(kind: RecordKind, raw: &RawValue) -> Result<T, Rejected> {
+/// A record of `kind` and its defects, or why it was refused.
+type Parsed<T> = Result<(T, repair::Found), Rejected>;
+
+fn parse_record<T: DeserializeOwned>(kind: RecordKind, raw: &RawValue) -> Parsed<T> {
     // The fast path parses without tracking the field path; only a record
-    // that fails is parsed a second time to say where it failed.
+    // that fails is parsed again, to repair it or to say where it failed.
     let first = match serde_json::from_str(raw.get()) {
-        Ok(record) => return Ok(record),
+        Ok(record) => return Ok((record, Vec::new())),
         Err(e) => e,
     };
     let mut de = serde_json::Deserializer::from_str(raw.get());
@@ -220,6 +250,15 @@ fn parse_record<T: DeserializeOwned>(kind: RecordKind, raw: &RawValue) -> Result
             format!("field `{}`: {}", e.path(), without_position(e.inner()))
         }
         _ => without_position(&first),
+    };
+    let repaired = match serde_json::from_str::<serde_json::Value>(raw.get()) {
+        Ok(value) => repair::parse::<T>(kind, value),
+        Err(_) => Err(None),
+    };
+    let reason = match repaired {
+        Ok(parsed) => return Ok(parsed),
+        Err(Some(later)) => later,
+        Err(None) => reason,
     };
     let id = match kind {
         RecordKind::IncorrectHostId => serde_json::from_str::<HostId>(raw.get())

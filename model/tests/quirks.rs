@@ -48,6 +48,15 @@ fn only_rejection(r: &HeartbeatResponse) -> &shard_model::Rejected {
     &r.rejected[0]
 }
 
+/// The one defect of a response whose records all parsed: a bad field the
+/// apply writes only when its row is new (§6), so it refuses the record
+/// then, and only then.
+fn only_defect(r: &HeartbeatResponse) -> &shard_model::Defect {
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    assert_eq!(r.defects.len(), 1, "{:?}", r.defects);
+    &r.defects[0]
+}
+
 #[test]
 fn booleans_accept_true_false_and_0_1() {
     let mut j = job(1);
@@ -60,18 +69,69 @@ fn booleans_accept_true_false_and_0_1() {
 }
 
 #[test]
-fn a_boolean_that_is_7_rejects_its_job_naming_the_field() {
+fn a_boolean_that_is_7_is_a_defect_of_its_entry_naming_the_field() {
     let mut j = job(12);
     j["hostqueueentry_set"][0]["active"] = json!(7);
+    let r = one_job(j);
+    assert_eq!(r.jobs.len(), 1);
+    let d = only_defect(&r);
+    assert_eq!((d.kind, d.index), (RecordKind::Job, 0));
+    assert_eq!(d.at, "hostqueueentry_set[0]");
+    assert!(
+        d.reason.contains("hostqueueentry_set[0].active") && d.reason.contains('7'),
+        "{}",
+        d.reason
+    );
+    assert_eq!(r.defects(RecordKind::Job, 0), &r.defects[..]);
+    assert!(r.defects(RecordKind::Host, 0).is_empty());
+}
+
+#[test]
+fn a_bad_whitelisted_field_rejects_its_record() {
+    let mut j = job(12);
+    j["hostqueueentry_set"][0]["aborted"] = json!(7);
     let r = one_job(j);
     assert!(r.jobs.is_empty());
     let rej = only_rejection(&r);
     assert_eq!((rej.kind, rej.id), (RecordKind::Job, Some(12)));
     assert!(
-        rej.reason.contains("hostqueueentry_set[0].active") && rej.reason.contains('7'),
+        rej.reason.contains("hostqueueentry_set[0].aborted") && rej.reason.contains('7'),
         "{}",
         rej.reason
     );
+}
+
+#[test]
+fn a_field_never_written_is_repaired_without_a_defect() {
+    let mut j = job(12);
+    j["jobkeyval_set"] = json!([{"id": "x1", "job_id": "y", "key": "k", "value": "v"}]);
+    let r = parse(json!({"hosts": [], "jobs": [j], "suite_keyvals": [
+        {"id": "x1", "job_id": 12, "key": "suite", "value": "a"}]}));
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    assert!(r.defects.is_empty(), "{:?}", r.defects);
+    assert_eq!(r.jobs[0].jobkeyval_set.as_ref().map(Vec::len), Some(1));
+    assert_eq!(r.suite_keyvals[0].id, None);
+}
+
+#[test]
+fn two_bad_fields_of_nested_objects_are_two_defects() {
+    let mut h = host(2);
+    h["protection"] = json!("high");
+    h["labels"] = json!([label(1), label(2)]);
+    h["labels"][1]["platform"] = json!("maybe");
+    h["labels"][1].as_object_mut().unwrap().remove("invalid");
+    let r = parse(json!({"hosts": [host(1), h], "jobs": [], "suite_keyvals": []}));
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    let mut found: Vec<_> = r
+        .defects
+        .iter()
+        .map(|d| (d.index, d.at.as_str(), d.reason.contains("missing field")))
+        .collect();
+    found.sort();
+    // One defect per object: the first bad field found names it.
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!((found[0].0, found[0].1), (1, ""));
+    assert_eq!((found[1].0, found[1].1), (1, "labels[1]"));
 }
 
 #[test]
@@ -97,7 +157,7 @@ fn datetimes_accept_t_space_and_fractions() {
 }
 
 #[test]
-fn a_datetime_that_is_not_one_rejects_its_job() {
+fn a_datetime_that_is_not_one_is_a_defect_of_its_job() {
     for bad in [
         json!("yesterday"),
         json!("2014-13-01T00:00:00"),
@@ -106,9 +166,9 @@ fn a_datetime_that_is_not_one_rejects_its_job() {
         let mut j = job(3);
         j["created_on"] = bad.clone();
         let r = one_job(j);
-        let rej = only_rejection(&r);
-        assert_eq!(rej.id, Some(3), "{bad}");
-        assert!(rej.reason.contains("created_on"), "{bad}: {}", rej.reason);
+        let d = only_defect(&r);
+        assert_eq!(d.at, "", "{bad}");
+        assert!(d.reason.contains("created_on"), "{bad}: {}", d.reason);
     }
 }
 
@@ -201,21 +261,25 @@ fn a_null_relation_list_rejects_its_record_naming_it() {
 }
 
 #[test]
-fn ints_that_do_not_fit_their_column_reject_the_record() {
+fn ints_that_do_not_fit_their_column_reject_the_record_or_are_defects() {
+    for value in [json!(5_000_000_000_i64), json!(u64::MAX), json!("1.5")] {
+        let mut j = job(1);
+        j["id"] = value.clone();
+        let r = one_job(j);
+        assert!(r.jobs.is_empty(), "id={value}");
+        assert!(only_rejection(&r).reason.contains("id"), "id={value}");
+    }
     for (field, value) in [
-        ("id", json!(5_000_000_000_i64)),
         ("priority", json!(-3_000_000_000_i64)),
         ("reboot_before", json!(40_000)),
         ("timeout", json!("12abc")),
         ("synch_count", json!(1e300)),
         ("synch_count", json!("1.5")),
-        ("id", json!(u64::MAX)),
     ] {
         let mut j = job(1);
         j[field] = value.clone();
         let r = one_job(j);
-        assert!(r.jobs.is_empty(), "{field}={value}");
-        assert!(only_rejection(&r).reason.contains(field), "{field}={value}");
+        assert!(only_defect(&r).reason.contains(field), "{field}={value}");
     }
 }
 
@@ -283,22 +347,31 @@ fn job_with_nulls() -> Value {
 }
 
 #[test]
-fn a_not_null_field_that_is_missing_or_null_rejects_the_record() {
+fn a_not_null_field_that_is_missing_or_null_is_a_defect() {
     let mut missing = job(4);
     missing.as_object_mut().unwrap().remove("synch_count");
     let mut null_name = job(5);
     null_name["email_list"] = Value::Null;
     let r = parse(json!({"hosts": [], "jobs": [missing, null_name], "suite_keyvals": []}));
-    assert!(r.jobs.is_empty());
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    assert_eq!(r.jobs.len(), 2);
     let reasons: Vec<_> = r
-        .rejected
+        .defects
         .iter()
-        .map(|x| (x.id, x.reason.clone()))
+        .map(|x| (x.index, x.reason.clone()))
         .collect();
-    assert_eq!(reasons[0].0, Some(4));
+    assert_eq!(reasons[0].0, 0);
     assert!(reasons[0].1.contains("synch_count"), "{}", reasons[0].1);
-    assert_eq!(reasons[1].0, Some(5));
+    assert_eq!(reasons[1].0, 1);
     assert!(reasons[1].1.contains("email_list"), "{}", reasons[1].1);
+}
+
+#[test]
+fn a_missing_identity_rejects_the_record() {
+    let mut missing = host(4);
+    missing.as_object_mut().unwrap().remove("id");
+    let r = parse(json!({"hosts": [missing], "jobs": [], "suite_keyvals": []}));
+    assert!(only_rejection(&r).reason.contains("missing field `id`"));
 }
 
 #[test]
@@ -319,7 +392,7 @@ fn incorrect_host_ids_absent_is_empty_and_strings_are_ids() {
 #[test]
 fn one_bad_record_leaves_its_siblings_usable() {
     let mut bad_host = host(3);
-    bad_host["locked"] = json!("yes");
+    bad_host["invalid"] = json!("yes");
     let mut bad_keyval = json!({"id": 1, "job_id": 1000, "key": "k", "value": "v"});
     bad_keyval["value"] = json!(["not", "a", "string"]);
     let r = parse(json!({
@@ -342,7 +415,7 @@ fn one_bad_record_leaves_its_siblings_usable() {
     );
     assert_eq!(r.received(RecordKind::Host), 4);
     assert!(
-        r.rejected[0].reason.contains("locked"),
+        r.rejected[0].reason.contains("invalid"),
         "{}",
         r.rejected[0].reason
     );

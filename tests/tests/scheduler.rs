@@ -190,6 +190,7 @@ async fn fill(db: &TestDb, hosts: Vec<Host>, jobs: Vec<Job>) {
         suite_keyvals: vec![],
         incorrect_host_ids: vec![],
         rejected: vec![],
+        defects: Vec::new(),
     };
     let report = shard_store::apply(db.store.connection(), &db.store.layout(), &response)
         .await

@@ -164,6 +164,7 @@ pub async fn seed(db: &TestDb, hosts: Vec<Host>, jobs: Vec<Job>, keyvals: Vec<Jo
         suite_keyvals: keyvals,
         incorrect_host_ids: vec![],
         rejected: vec![],
+        defects: Vec::new(),
     };
     let report = shard_store::apply(db.store.connection(), &db.store.layout(), &records)
         .await

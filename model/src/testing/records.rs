@@ -165,5 +165,6 @@ pub fn response(
         suite_keyvals,
         incorrect_host_ids: vec![],
         rejected: vec![],
+        defects: Vec::new(),
     }
 }
