@@ -113,6 +113,10 @@ pub struct ColumnInfo {
     /// Autotest's migrations made, `utf8mb4` on ours).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub charset: Option<String>,
+    /// The collation of a MySQL string column, which decides which names
+    /// are equal (`latin1_swedish_ci`, `utf8mb4_general_ci`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collation: Option<String>,
 }
 
 impl ColumnInfo {
@@ -279,6 +283,7 @@ impl Layout {
             unwritten: info.columns.iter().find(|c| {
                 !c.has_default && !columns.iter().any(|written| written.as_str() == c.name)
             }),
+            nul_refused: self.db == DbBackend::Postgres,
         }
     }
 
@@ -337,6 +342,9 @@ pub struct InsertCheck<'l> {
     columns: Vec<Option<&'l ColumnInfo>>,
     /// A column that needs a value the insert does not write.
     unwritten: Option<&'l ColumnInfo>,
+    /// Whether a string may not hold a NUL byte (PostgreSQL's text types
+    /// refuse it; MySQL and SQLite store it).
+    nul_refused: bool,
 }
 
 impl InsertCheck<'_> {
@@ -352,6 +360,15 @@ impl InsertCheck<'_> {
         for (column, value) in self.columns.iter().zip(values) {
             if let Some(c) = column {
                 check_value(self.table, c, value)?;
+                if self.nul_refused
+                    && let Value::String(Some(s)) = value
+                    && s.contains('\0')
+                {
+                    return Err(format!(
+                        "`{}.{}` holds a NUL byte (0x00), which PostgreSQL's text cannot store",
+                        self.table, c.name
+                    ));
+                }
             }
         }
         Ok(())
@@ -508,6 +525,7 @@ fn column(name: String, ty: ColumnType, nullable: bool, has_default: bool) -> Co
         references: None,
         deferred: false,
         charset: None,
+        collation: None,
     }
 }
 
@@ -606,7 +624,7 @@ async fn mysql_columns(db: &impl ConnectionTrait) -> Result<Vec<CatalogRow>, Sto
     let sql = format!(
         "SELECT CAST(TABLE_NAME AS CHAR), CAST(COLUMN_NAME AS CHAR), CAST(COLUMN_TYPE AS CHAR), \
          IS_NULLABLE = 'YES', (COLUMN_DEFAULT IS NOT NULL OR EXTRA LIKE '%auto_increment%'), \
-         CAST(CHARACTER_SET_NAME AS CHAR) \
+         CAST(CHARACTER_SET_NAME AS CHAR), CAST(COLLATION_NAME AS CHAR) \
          FROM information_schema.COLUMNS \
          WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN {} \
          ORDER BY TABLE_NAME, ORDINAL_POSITION",
@@ -624,6 +642,7 @@ async fn mysql_columns(db: &impl ConnectionTrait) -> Result<Vec<CatalogRow>, Sto
             default != 0,
         );
         info.charset = get(&row, 5)?;
+        info.collation = get(&row, 6)?;
         out.push((get(&row, 0)?, info));
     }
     Ok(out)

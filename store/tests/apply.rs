@@ -50,6 +50,9 @@ shard_store::every_schema_tests!(
         ids_that_are_not_positive_reject_their_record,
         garbage_in_a_response_never_reaches_the_database,
         a_database_failure_fails_the_apply_instead_of_rejecting_records,
+        a_bad_field_left_unwritten_refuses_only_a_new_record,
+        names_compare_as_the_collation_says,
+        a_value_the_database_refuses_refuses_its_record_even_if_replaced,
     ],
 );
 
@@ -632,8 +635,14 @@ async fn steady_state_reapply_writes_nothing(db: TestDb) {
     assert_eq!(rows_before, rows_after, "same rows, same ids");
     // Only the snapshot's reads: shards, labels (by id, by name), users (by
     // id, by login), groups, memberships, hosts, host labels, host groups,
-    // attributes, jobs, job labels, entries, keyvals.
-    assert_eq!(reads, 15, "statements to re-apply an unchanged response");
+    // attributes, jobs, job labels, entries, keyvals; on MySQL, one more
+    // asks how its collation compares the names.
+    let collation = u64::from(conn.get_database_backend() == DbBackend::MySql);
+    assert_eq!(
+        reads,
+        15 + collation,
+        "statements to re-apply an unchanged response"
+    );
 }
 
 async fn hostile_strings_round_trip(db: TestDb) {
@@ -786,15 +795,28 @@ async fn garbage_in_a_response_never_reaches_the_database(db: TestDb) {
     );
     assert!(HeartbeatResponse::from_json(truncated_job.as_bytes()).is_err());
     let parsed = HeartbeatResponse::from_json(text.as_bytes()).unwrap();
-    assert_eq!(parsed.rejected.len(), 7, "{:?}", parsed.rejected);
+    // Host 3's `protection` and job 8's missing fields are written only
+    // when the row is new (§6): they parse, with defects, and the apply
+    // refuses them because their rows are new.
+    assert_eq!(parsed.rejected.len(), 5, "{:?}", parsed.rejected);
+    assert_eq!(parsed.defects.len(), 2, "{:?}", parsed.defects);
     let report = apply(conn, &db.store.layout(), &parsed).await.unwrap();
+    let refused: Vec<_> = report.rejected.iter().map(|r| (r.kind, r.id)).collect();
     assert_eq!(
-        report.rejected.len(),
-        1,
-        "the oversized host: {:?}",
+        refused,
+        [
+            (RecordKind::Host, Some(3)),
+            (RecordKind::Host, Some(4)),
+            (RecordKind::Job, Some(8))
+        ],
+        "the new records with defects, and the oversized host: {:?}",
         report.rejected
     );
-    assert_eq!(report.rejected[0].id, Some(4));
+    assert!(
+        report.rejected[0].reason.contains("protection"),
+        "{}",
+        report.rejected[0].reason
+    );
     assert_eq!(
         hosts(conn).await.iter().map(|h| h.id).collect::<Vec<_>>(),
         [2]
@@ -828,4 +850,95 @@ async fn a_database_failure_fails_the_apply_instead_of_rejecting_records(db: Tes
         other => panic!("expected a database error, got {other:?}"),
     }
     assert!(hosts(conn).await.is_empty());
+}
+
+/// §6 writes an existing row's whitelisted fields only, so a bad value in
+/// another field refuses the record only when the row is new (issue 13).
+async fn a_bad_field_left_unwritten_refuses_only_a_new_record(db: TestDb) {
+    let conn = db.store.connection();
+    let mut h = host(2);
+    h.labels = Some(vec![label(1)]);
+    let first = apply(conn, &db.store.layout(), &response(vec![h], vec![], vec![]))
+        .await
+        .unwrap();
+    assert!(first.rejected.is_empty(), "{:?}", first.rejected);
+
+    let mut resent = serde_json::to_value(host(2).with_dependencies()).unwrap();
+    resent["protection"] = "high".into();
+    resent["invalid"] = true.into();
+    resent["labels"] = serde_json::to_value([label(1), label(3)]).unwrap();
+    // Label 1 exists: its bad field is never read. Host 5 is new...
+    resent["labels"][0]["platform"] = "maybe".into();
+    let mut new_host = serde_json::to_value(host(5).with_dependencies()).unwrap();
+    new_host["protection"] = "high".into();
+    let mut new_label = serde_json::to_value(host(6).with_dependencies()).unwrap();
+    new_label["labels"] = serde_json::to_value([label(1), label(7)]).unwrap();
+    new_label["labels"][1]["only_if_needed"] = serde_json::Value::Null;
+    let text = serde_json::json!({
+        "hosts": [resent, new_host, new_label], "jobs": [], "suite_keyvals": []
+    });
+    let parsed = HeartbeatResponse::from_json(text.to_string().as_bytes()).unwrap();
+    assert!(parsed.rejected.is_empty(), "{:?}", parsed.rejected);
+    let report = apply(conn, &db.store.layout(), &parsed).await.unwrap();
+    let refused: Vec<_> = report.rejected.iter().map(|r| r.id).collect();
+    // ...and host 6 is refused: its label 7 is new and has a bad field.
+    assert_eq!(refused, [Some(5), Some(6)], "{:?}", report.rejected);
+    assert!(report.rejected[0].reason.contains("protection"));
+    assert!(
+        report.rejected[1]
+            .reason
+            .contains("labels[1].only_if_needed")
+    );
+    let row = host_row(conn, 2).await;
+    assert_eq!(row.invalid, Some(true), "the whitelisted change lands");
+    assert_eq!(
+        row.protection,
+        host(2).protection,
+        "the bad field is unread"
+    );
+    assert_eq!(host_labels(conn).await, [(2, 1), (2, 3)]);
+}
+
+/// §9: "Names compare as the database's collation says": on MySQL's
+/// case-insensitive collations `Serial` is `serial`, elsewhere another name.
+async fn names_compare_as_the_collation_says(db: TestDb) {
+    let conn = db.store.connection();
+    let mut h = host(2);
+    h.hostattribute_set = Some(vec![attribute("Serial", "1"), attribute("serial ", "2")]);
+    let report = apply(conn, &db.store.layout(), &response(vec![h], vec![], vec![]))
+        .await
+        .unwrap();
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    let got = attributes(conn).await;
+    if conn.get_database_backend() == DbBackend::MySql {
+        assert_eq!(got, owned(&[(2, "Serial", "2")]));
+    } else {
+        assert_eq!(got, owned(&[(2, "Serial", "1"), (2, "serial ", "2")]));
+    }
+}
+
+/// Each record applies alone (§6): a value only the database refuses (a
+/// NUL byte, on PostgreSQL) refuses its record, even when a later record
+/// of the same response replaces it before anything is written.
+async fn a_value_the_database_refuses_refuses_its_record_even_if_replaced(db: TestDb) {
+    let conn = db.store.connection();
+    let mut first = host(2);
+    first.aclgroup_set = Some(vec![group(1, vec![user(1, "a\u{0}b")])]);
+    let mut second = host(3);
+    second.aclgroup_set = Some(vec![group(1, vec![user(1, "bob")])]);
+    let report = apply(
+        conn,
+        &db.store.layout(),
+        &response(vec![first, second], vec![], vec![]),
+    )
+    .await
+    .unwrap();
+    let refused: Vec<_> = report.rejected.iter().map(|r| r.id).collect();
+    if conn.get_database_backend() == DbBackend::Postgres {
+        assert_eq!(refused, [Some(2)], "{:?}", report.rejected);
+        assert!(report.rejected[0].reason.contains("NUL"));
+    } else {
+        assert!(refused.is_empty(), "{:?}", report.rejected);
+    }
+    assert_eq!(users(conn).await, [(1, Some("bob".to_owned()))]);
 }

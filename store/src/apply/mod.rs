@@ -18,6 +18,7 @@
 //! is thus applied all or nothing, and the number of statements grows with
 //! chunks, not records, except while isolating a failure.
 
+mod collation;
 mod execute;
 mod journal;
 mod plan;
@@ -25,7 +26,7 @@ mod snapshot;
 mod validate;
 
 use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
-use shard_model::{HeartbeatResponse, Host, Job, JobKeyval, RecordKind, Rejected};
+use shard_model::{Defect, HeartbeatResponse, Host, Job, JobKeyval, RecordKind, Rejected};
 
 use crate::error::{StoreError, is_record_error};
 use crate::layout::Layout;
@@ -71,18 +72,26 @@ struct Refused {
 
 /// One top-level record of a response.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Item<'a> {
+pub(crate) enum Record<'a> {
     Host(&'a Host),
     Job(&'a Job),
     SuiteKeyval(&'a JobKeyval),
 }
 
+/// A record with the defects parsing found in it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Item<'a> {
+    pub record: Record<'a>,
+    /// Bad fields that refuse the record if their row is inserted.
+    pub defects: &'a [Defect],
+}
+
 impl Item<'_> {
     fn reject(self, reason: String) -> Rejected {
-        let (kind, id) = match self {
-            Item::Host(h) => (RecordKind::Host, Some(i64::from(h.id))),
-            Item::Job(j) => (RecordKind::Job, Some(i64::from(j.id))),
-            Item::SuiteKeyval(kv) => (RecordKind::SuiteKeyval, kv.id.map(i64::from)),
+        let (kind, id) = match self.record {
+            Record::Host(h) => (RecordKind::Host, Some(i64::from(h.id))),
+            Record::Job(j) => (RecordKind::Job, Some(i64::from(j.id))),
+            Record::SuiteKeyval(kv) => (RecordKind::SuiteKeyval, kv.id.map(i64::from)),
         };
         Rejected { kind, id, reason }
     }
@@ -103,12 +112,20 @@ pub async fn apply<C>(
 where
     C: ConnectionTrait + TransactionTrait<Transaction = DatabaseTransaction>,
 {
-    let items: Vec<Item<'_>> = response
-        .hosts
-        .iter()
-        .map(Item::Host)
-        .chain(response.jobs.iter().map(Item::Job))
-        .chain(response.suite_keyvals.iter().map(Item::SuiteKeyval))
+    let item = |kind, i, record| Item {
+        record,
+        defects: response.defects(kind, i),
+    };
+    let items: Vec<Item<'_>> = (response.hosts.iter().enumerate())
+        .map(|(i, h)| item(RecordKind::Host, i, Record::Host(h)))
+        .chain(
+            (response.jobs.iter().enumerate())
+                .map(|(i, j)| item(RecordKind::Job, i, Record::Job(j))),
+        )
+        .chain(
+            (response.suite_keyvals.iter().enumerate())
+                .map(|(i, kv)| item(RecordKind::SuiteKeyval, i, Record::SuiteKeyval(kv))),
+        )
         .collect();
     let txn = begin_write(db).await?;
     let mut refused = Refused::default();
@@ -126,8 +143,8 @@ where
     without_job.sort_unstable();
     let suite_keyvals_without_job: Vec<i32> = without_job
         .iter()
-        .filter_map(|&i| match items[i] {
-            Item::SuiteKeyval(kv) => Some(kv.job_id),
+        .filter_map(|&i| match items[i].record {
+            Record::SuiteKeyval(kv) => Some(kv.job_id),
             _ => None,
         })
         .collect();

@@ -13,12 +13,13 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-use shard_model::{AclGroup, Host, Hqe, Job, JobKeyval, Label, Shard, ToOne, User};
+use shard_model::{AclGroup, Defect, Host, Hqe, Job, JobKeyval, Label, Shard, ToOne, User};
 
-use super::Item;
+use super::collation::{Collation, NameColumn};
 use super::journal::Journal;
 use super::snapshot::{HostCols, HqeCols, Snapshot};
 use super::validate;
+use super::{Item, Record};
 use crate::layout::{InsertCheck, Layout};
 use crate::rows;
 
@@ -74,9 +75,15 @@ struct State<'a, 's> {
     layout: &'s Layout,
     /// What a row inserted into each table must fit.
     checks: Checks<'s>,
+    /// Which names the database finds equal; the name journals
+    /// (`label_names`, `logins`) are keyed by their keys.
+    collation: &'s Collation,
     /// Jobs outside the batch that exist, for the foreign keys on a job's
     /// parent and a suite keyval's job.
     referenced_jobs: &'s HashSet<i32>,
+    /// The defects of the record being applied: fields that refuse it if
+    /// their object's row is inserted.
+    defects: &'a [Defect],
     shards: Journal<i32, Slot<'a, Shard>>,
     labels: Journal<i32, Slot<'a, Label>>,
     label_names: Journal<String, i32>,
@@ -172,13 +179,18 @@ impl<'a, 's> State<'a, 's> {
         State {
             layout,
             checks: Checks::new(layout),
+            collation: &s.collation,
             referenced_jobs: &s.referenced_jobs,
+            defects: &[],
             shards: s.shards.iter().map(|&id| (id, Slot::Existing)).collect(),
             labels: s.labels.keys().map(|&id| (id, Slot::Existing)).collect(),
             label_names: s
                 .labels
                 .iter()
-                .filter_map(|(&id, name)| Some((name.clone()?, id)))
+                .filter_map(|(&id, name)| {
+                    let key = s.collation.key(NameColumn::LabelName, name.as_deref()?);
+                    Some((key.to_owned(), id))
+                })
                 .collect(),
             users: s
                 .users
@@ -191,7 +203,10 @@ impl<'a, 's> State<'a, 's> {
             logins: s
                 .users
                 .iter()
-                .filter_map(|(&id, login)| Some((login.clone()?, id)))
+                .filter_map(|(&id, login)| {
+                    let key = s.collation.key(NameColumn::Login, login.as_deref()?);
+                    Some((key.to_owned(), id))
+                })
                 .collect(),
             groups: s.groups.iter().map(|&id| (id, Slot::Existing)).collect(),
             group_users: links(&s.group_users),
@@ -312,8 +327,23 @@ type Reason = String;
 // the original's `deserialize` would mutate the database. A row to insert
 // is checked against the adopted columns first, as the database would.
 impl<'a> State<'a, '_> {
-    fn shard(&mut self, s: &'a Shard) -> Result<(), Reason> {
+    /// Refuses the record if the object at `at` (a path as
+    /// [`Defect::at`] writes it) had a bad field: its row is about to be
+    /// inserted, and that field would be written.
+    fn defect(&self, at: &dyn Fn() -> String) -> Result<(), Reason> {
+        if self.defects.is_empty() {
+            return Ok(());
+        }
+        let at = at();
+        match self.defects.iter().find(|d| d.at == at) {
+            Some(d) => Err(d.reason.clone()),
+            None => Ok(()),
+        }
+    }
+
+    fn shard(&mut self, s: &'a Shard, at: &dyn Fn() -> String) -> Result<(), Reason> {
         if !self.shards.contains(&s.id) {
+            self.defect(at)?;
             validate::id("afe_shards", s.id)?;
             self.checks.shards.check(&rows::shard(s))?;
             self.shards.insert(s.id, Slot::New(s));
@@ -321,20 +351,22 @@ impl<'a> State<'a, '_> {
         Ok(())
     }
 
-    fn label(&mut self, l: &'a Label) -> Result<(), Reason> {
+    fn label(&mut self, l: &'a Label, at: &dyn Fn() -> String) -> Result<(), Reason> {
         if self.labels.contains(&l.id) {
             return Ok(());
         }
+        self.defect(at)?;
         validate::id("afe_labels", l.id)?;
         self.checks.labels.check(&rows::label(l))?;
         if let Some(name) = &l.name {
-            if let Some(&other) = self.label_names.get(name) {
+            let key = self.collation.key(NameColumn::LabelName, name).to_owned();
+            if let Some(&other) = self.label_names.get(&key) {
                 return Err(format!(
                     "label {} is named {name:?}, which is the name of label {other} here",
                     l.id
                 ));
             }
-            self.label_names.insert(name.clone(), l.id);
+            self.label_names.insert(key, l.id);
         }
         self.labels.insert(l.id, Slot::New(l));
         Ok(())
@@ -342,22 +374,27 @@ impl<'a> State<'a, '_> {
 
     /// Users are found by (login, id); a row matching only one of them is
     /// deleted first, with its group memberships (§6).
-    fn user(&mut self, u: &'a User) -> Result<(), Reason> {
+    fn user(&mut self, u: &'a User, at: &dyn Fn() -> String) -> Result<(), Reason> {
         if let Some(existing) = self.users.get(&u.id)
-            && existing.login == u.login
+            && match (&existing.login, &u.login) {
+                (Some(a), Some(b)) => self.collation.same(NameColumn::Login, a, b),
+                (a, b) => a == b,
+            }
         {
             return Ok(());
         }
+        self.defect(at)?;
         validate::id("afe_users", u.id)?;
         self.checks.users.check(&rows::user(u))?;
-        if let Some(login) = &u.login
-            && let Some(&other) = self.logins.get(login)
+        let key = (u.login.as_deref()).map(|l| self.collation.key(NameColumn::Login, l).to_owned());
+        if let Some(key) = &key
+            && let Some(&other) = self.logins.get(key)
         {
             self.delete_user(other);
         }
         self.delete_user(u.id);
-        if let Some(login) = &u.login {
-            self.logins.insert(login.clone(), u.id);
+        if let Some(key) = key {
+            self.logins.insert(key, u.id);
         }
         let state = UserState {
             login: u.login.clone(),
@@ -371,21 +408,23 @@ impl<'a> State<'a, '_> {
         let Some(user) = self.users.get(&id) else {
             return;
         };
-        if let Some(login) = user.login.clone() {
-            self.logins.remove(&login);
+        if let Some(login) = &user.login {
+            let key = self.collation.key(NameColumn::Login, login).to_owned();
+            self.logins.remove(&key);
         }
         self.users.remove(&id);
         self.group_users.remove_where(|&(_, user)| user == id);
     }
 
-    fn group(&mut self, g: &'a AclGroup) -> Result<(), Reason> {
+    fn group(&mut self, g: &'a AclGroup, at: &dyn Fn() -> String) -> Result<(), Reason> {
         if !self.groups.contains(&g.id) {
+            self.defect(at)?;
             validate::id("afe_acl_groups", g.id)?;
             self.checks.groups.check(&rows::group(g))?;
             self.groups.insert(g.id, Slot::New(g));
         }
-        for u in g.users.iter().flatten() {
-            self.user(u)?;
+        for (k, u) in g.users.iter().flatten().enumerate() {
+            self.user(u, &|| format!("{}.users[{k}]", at()))?;
             add_link(&mut self.group_users, (g.id, u.id));
         }
         Ok(())
@@ -399,6 +438,7 @@ impl<'a> State<'a, '_> {
                 ..existing
             },
             None => {
+                self.defect(&String::new)?;
                 validate::id("afe_hosts", h.id)?;
                 let shard_id = h.shard.as_set().map(|s| s.id);
                 let invalid = h.invalid.flatten();
@@ -413,15 +453,15 @@ impl<'a> State<'a, '_> {
         };
         match &h.shard {
             ToOne::Set(s) => {
-                self.shard(s)?;
+                self.shard(s, &|| "shard".to_owned())?;
                 state.shard_id = Some(s.id);
             }
             ToOne::Null => state.shard_id = None,
             ToOne::Absent => {}
         }
         self.hosts.insert(h.id, state);
-        for g in h.aclgroup_set.iter().flatten() {
-            self.group(g)?;
+        for (k, g) in h.aclgroup_set.iter().flatten().enumerate() {
+            self.group(g, &|| format!("aclgroup_set[{k}]"))?;
             add_link(&mut self.host_groups, (g.id, h.id));
         }
         if let Some(attributes) = &h.hostattribute_set {
@@ -429,12 +469,19 @@ impl<'a> State<'a, '_> {
             for a in attributes {
                 let row = rows::pair(h.id, &a.attribute, a.value.as_deref().unwrap_or_default());
                 self.checks.attributes.check(&row)?;
-                upsert(&mut set, "attribute", &a.attribute, a.value.as_deref())?;
+                let same = |a: &str, b: &str| self.collation.same(NameColumn::Attribute, a, b);
+                upsert(
+                    &mut set,
+                    same,
+                    "attribute",
+                    &a.attribute,
+                    a.value.as_deref(),
+                )?;
             }
             self.attributes.insert(h.id, set);
         }
-        for l in h.labels.iter().flatten() {
-            self.label(l)?;
+        for (k, l) in h.labels.iter().flatten().enumerate() {
+            self.label(l, &|| format!("labels[{k}]"))?;
             add_link(&mut self.host_labels, (h.id, l.id));
         }
         Ok(())
@@ -444,6 +491,7 @@ impl<'a> State<'a, '_> {
         let mut state = match self.jobs.get(&j.id) {
             Some(&existing) => existing,
             None => {
+                self.defect(&String::new)?;
                 validate::id("afe_jobs", j.id)?;
                 let shard_id = j.shard.as_set().map(|s| s.id);
                 let row = rows::job(self.layout, j, shard_id);
@@ -467,25 +515,26 @@ impl<'a> State<'a, '_> {
         };
         match &j.shard {
             ToOne::Set(s) => {
-                self.shard(s)?;
+                self.shard(s, &|| "shard".to_owned())?;
                 state.shard_id = Some(s.id);
             }
             ToOne::Null => state.shard_id = None,
             ToOne::Absent => {}
         }
         self.jobs.insert(j.id, state);
-        for l in j.dependency_labels.iter().flatten() {
-            self.label(l)?;
+        for (k, l) in j.dependency_labels.iter().flatten().enumerate() {
+            self.label(l, &|| format!("dependency_labels[{k}]"))?;
             add_link(&mut self.job_labels, (j.id, l.id));
         }
-        for q in j.hostqueueentry_set.iter().flatten() {
-            self.hqe(q, j.id)?;
+        for (k, q) in j.hostqueueentry_set.iter().flatten().enumerate() {
+            self.hqe(q, j.id, &|| format!("hostqueueentry_set[{k}]"))?;
         }
         if let Some(keyvals) = &j.jobkeyval_set {
             let mut set: Pairs<'a> = Vec::with_capacity(keyvals.len());
             for kv in keyvals {
                 self.check_keyval(j.id, kv)?;
-                upsert(&mut set, "keyval", &kv.key, kv.value.as_deref())?;
+                let same = |a: &str, b: &str| self.collation.same(NameColumn::KeyvalKey, a, b);
+                upsert(&mut set, same, "keyval", &kv.key, kv.value.as_deref())?;
             }
             self.keyvals.insert(j.id, set);
         }
@@ -494,7 +543,7 @@ impl<'a> State<'a, '_> {
 
     /// An entry nested in job `job_id`: it belongs to that job whatever its
     /// own fields say, as the original's `relation_set.add` makes it.
-    fn hqe(&mut self, q: &'a Hqe, job_id: i32) -> Result<(), Reason> {
+    fn hqe(&mut self, q: &'a Hqe, job_id: i32, at: &dyn Fn() -> String) -> Result<(), Reason> {
         let mut state = match self.hqes.get(&q.id) {
             // Absent, the whitelisted flag stays as it is (§6).
             Some(&existing) => HqeState {
@@ -503,6 +552,7 @@ impl<'a> State<'a, '_> {
                 ..existing
             },
             None => {
+                self.defect(at)?;
                 validate::id("afe_host_queue_entries", q.id)?;
                 let meta_host = q.meta_host.as_set().map(|l| l.id);
                 let aborted = q.aborted.unwrap_or(false);
@@ -526,7 +576,7 @@ impl<'a> State<'a, '_> {
         };
         match &q.meta_host {
             ToOne::Set(l) => {
-                self.label(l)?;
+                self.label(l, &|| format!("{}.meta_host", at()))?;
                 state.meta_host = Some(l.id);
             }
             ToOne::Null => state.meta_host = None,
@@ -540,7 +590,8 @@ impl<'a> State<'a, '_> {
     fn suite_keyval(&mut self, kv: &'a JobKeyval) -> Result<(), Reason> {
         self.check_keyval(kv.job_id, kv)?;
         let mut set = self.keyvals.get(&kv.job_id).cloned().unwrap_or_default();
-        upsert(&mut set, "keyval", &kv.key, kv.value.as_deref())?;
+        let same = |a: &str, b: &str| self.collation.same(NameColumn::KeyvalKey, a, b);
+        upsert(&mut set, same, "keyval", &kv.key, kv.value.as_deref())?;
         self.keyvals.insert(kv.job_id, set);
         Ok(())
     }
@@ -573,17 +624,18 @@ fn add_link(links: &mut Journal<(i32, i32), Link>, pair: (i32, i32)) {
 }
 
 /// Sets `name` to `value` in an ordered set: every existing entry of that
-/// name gets the value (a table without a unique key may hold several),
-/// or a new entry is appended.
+/// name (as `same` compares names) gets the value (a table without a
+/// unique key may hold several), or a new entry is appended.
 fn upsert<'a>(
     set: &mut Pairs<'a>,
+    same: impl Fn(&str, &str) -> bool,
     what: &str,
     name: &'a str,
     value: Option<&'a str>,
 ) -> Result<(), Reason> {
     let mut found = false;
     for (n, v) in set.iter_mut() {
-        if n == name {
+        if same(n, name) {
             // Absent, the whitelisted value stays as it is (§6).
             if let Some(value) = value {
                 *v = Cow::Borrowed(value);
@@ -732,15 +784,16 @@ pub(crate) fn plan<'a>(items: &[Item<'a>], snapshot: &Snapshot, layout: &Layout)
     let mut rejected = Vec::new();
     let mut without_job = Vec::new();
     for (i, item) in items.iter().enumerate() {
+        state.defects = item.defects;
         let mark = state.mark();
-        let outcome = match *item {
-            Item::Host(h) => state.host(h),
-            Item::Job(j) => state.job(j),
-            Item::SuiteKeyval(kv) if state.keyval_without_job(kv) => {
+        let outcome = match item.record {
+            Record::Host(h) => state.host(h),
+            Record::Job(j) => state.job(j),
+            Record::SuiteKeyval(kv) if state.keyval_without_job(kv) => {
                 without_job.push(i);
                 continue;
             }
-            Item::SuiteKeyval(kv) => state.suite_keyval(kv),
+            Record::SuiteKeyval(kv) => state.suite_keyval(kv),
         };
         match outcome {
             Ok(()) => {

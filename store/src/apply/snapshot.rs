@@ -10,7 +10,8 @@ use std::str::FromStr;
 
 use sea_orm::{TryGetableMany, Value};
 
-use super::Item;
+use super::collation::{Collation, NameColumn, Names};
+use super::{Item, Record};
 use crate::chunk;
 use crate::entity::{
     afe_acl_groups as groups, afe_acl_groups_hosts as group_hosts,
@@ -66,6 +67,9 @@ pub(crate) struct Snapshot {
     /// job's parent, a suite keyval's job); read only when the adopted
     /// schema has such keys.
     pub referenced_jobs: HashSet<i32>,
+    /// How the database compares the names of the batch and of the rows
+    /// above.
+    pub collation: Collation,
 }
 
 /// Every key the records mention, per table.
@@ -88,14 +92,17 @@ struct Wanted<'a> {
     keyval_jobs: BTreeSet<i32>,
     /// Parents of jobs and jobs of suite keyvals.
     referenced_jobs: BTreeSet<i32>,
+    /// Attribute names and keyval keys the records set.
+    attribute_names: BTreeSet<&'a str>,
+    keyval_keys: BTreeSet<&'a str>,
 }
 
 impl<'a> Wanted<'a> {
     fn of(items: &[Item<'a>]) -> Self {
         let mut w = Wanted::default();
         for item in items {
-            match *item {
-                Item::Host(h) => {
+            match item.record {
+                Record::Host(h) => {
                     w.hosts.insert(h.id);
                     w.host_links.insert(h.id);
                     for g in h.aclgroup_set.iter().flatten() {
@@ -105,8 +112,10 @@ impl<'a> Wanted<'a> {
                             w.logins.extend(u.login.as_deref());
                         }
                     }
-                    if h.hostattribute_set.is_some() {
+                    if let Some(set) = &h.hostattribute_set {
                         w.host_attributes.insert(h.id);
+                        w.attribute_names
+                            .extend(set.iter().map(|a| a.attribute.as_str()));
                     }
                     for l in h.labels.iter().flatten() {
                         w.label(l);
@@ -115,7 +124,7 @@ impl<'a> Wanted<'a> {
                         w.shards.insert(s.id);
                     }
                 }
-                Item::Job(j) => {
+                Record::Job(j) => {
                     w.jobs.insert(j.id);
                     for l in j.dependency_labels.iter().flatten() {
                         w.label(l);
@@ -127,16 +136,18 @@ impl<'a> Wanted<'a> {
                             w.label(l);
                         }
                     }
-                    if j.jobkeyval_set.is_some() {
+                    if let Some(set) = &j.jobkeyval_set {
                         w.keyval_jobs.insert(j.id);
+                        w.keyval_keys.extend(set.iter().map(|kv| kv.key.as_str()));
                     }
                     if let Some(s) = j.shard.as_set() {
                         w.shards.insert(s.id);
                     }
                     w.referenced_jobs.extend(j.parent_job_id);
                 }
-                Item::SuiteKeyval(kv) => {
+                Record::SuiteKeyval(kv) => {
                     w.keyval_jobs.insert(kv.job_id);
+                    w.keyval_keys.insert(kv.key.as_str());
                     w.referenced_jobs.insert(kv.job_id);
                 }
             }
@@ -313,7 +324,26 @@ impl Snapshot {
             [jobs::Column::Id],
         )
         .await?;
+        let collation = if db.get_database_backend() == DbBackend::MySql {
+            let mut names: Names<'_> = HashMap::new();
+            let existing_labels = labels_by_id.iter().filter_map(|(_, n)| n.as_deref());
+            (names.entry(NameColumn::LabelName).or_default())
+                .extend(existing_labels.chain(w.label_names.iter().copied()));
+            let existing_logins = users_by_id.iter().filter_map(|(_, l)| l.as_deref());
+            (names.entry(NameColumn::Login).or_default())
+                .extend(existing_logins.chain(w.logins.iter().copied()));
+            let existing_attributes = attributes.iter().map(|(_, n, _)| n.as_str());
+            (names.entry(NameColumn::Attribute).or_default())
+                .extend(existing_attributes.chain(w.attribute_names.iter().copied()));
+            let existing_keys = keyvals.iter().map(|(_, n, _)| n.as_str());
+            (names.entry(NameColumn::KeyvalKey).or_default())
+                .extend(existing_keys.chain(w.keyval_keys.iter().copied()));
+            Collation::read(db, layout, &names).await?
+        } else {
+            Collation::default()
+        };
         Ok(Snapshot {
+            collation,
             referenced_jobs: referenced_jobs.into_iter().collect(),
             shards: shards.into_iter().collect(),
             labels: labels_by_id.into_iter().collect(),
