@@ -18,10 +18,8 @@
 //! same seed and case count replays a run). Nothing is written to disk but
 //! the test databases.
 //!
-//! The minimal cases of the divergences it found are kept as tests (below,
-//! `mod divergences`). Those not fixed yet in the bulk apply each have a
-//! flag that keeps its generator feature out of the property, and their
-//! test is ignored until then.
+//! The minimal cases of the divergences it found, each fixed in the bulk
+//! apply, are kept as tests (below, `mod divergences`).
 
 // A panic is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -49,39 +47,17 @@ const DEFAULT_CASES_MYSQL: u32 = 150;
 /// As [`DEFAULT_CASES_SQLITE`], on PostgreSQL.
 const DEFAULT_CASES_POSTGRES: u32 = 150;
 
-/// Divergence: a field the rules never write (a non-whitelisted field of a
-/// record that exists, a suite keyval's or attribute's `id`, a nested
-/// keyval's `job_id`) is still validated, and refuses its record.
-/// Minimal cases: `existing_host_with_a_bad_unwritten_field_still_takes_invalid`,
-/// `suite_keyval_with_an_unreadable_ignored_id_is_applied`.
-const KNOWN_DIVERGENCE_UNWRITTEN_FIELDS_VALIDATED: bool = true;
-
-/// Divergence (MySQL/MariaDB only): names that the database's collation
-/// compares equal (`Serial` and `serial`, `alice` and `Alice`) are told
-/// apart in memory, so an attribute, keyval or user that the database
-/// finds is treated as another one.
-/// Minimal cases: `attribute_names_equal_under_the_collation_are_one_attribute`,
-/// `login_equal_under_the_collation_is_the_same_user`.
-const KNOWN_DIVERGENCE_MYSQL_COLLATION: bool = true;
-
-/// Divergence (PostgreSQL, NUL bytes): a value only the database refuses
-/// is never written, hence never refused, when a later record of the same
-/// response replaces it in memory first (a keyval set emptied by a resend
-/// of its job, a user replaced by another with its id): the record that
-/// carried it is applied instead of refused.
-/// Minimal case: `nul_refused_by_postgres_refuses_its_record_even_if_replaced_later`.
-const KNOWN_DIVERGENCE_REFUSAL_NETTED_OUT: bool = true;
-
-/// The generator features the property runs with on `backend`: everything,
-/// less the known divergences.
-fn features(backend: Backend) -> Features {
+/// The generator features the property runs with: everything. (Each
+/// divergence the oracle found was kept behind a feature switch until the
+/// bulk apply was fixed; `mod divergences` keeps their minimal cases.)
+fn features(_backend: Backend) -> Features {
     Features {
         floats: true,
-        bad_unwritten_fields: !KNOWN_DIVERGENCE_UNWRITTEN_FIELDS_VALIDATED,
+        bad_unwritten_fields: true,
         absent_whitelisted: true,
         null_lists: true,
-        case_variants: !(KNOWN_DIVERGENCE_MYSQL_COLLATION && backend == Backend::MySql),
-        nul: !(KNOWN_DIVERGENCE_REFUSAL_NETTED_OUT && backend == Backend::Postgres),
+        case_variants: true,
+        nul: true,
     }
 }
 
@@ -187,9 +163,8 @@ async fn check_sequence(backend: Backend, sequence: Value) -> Result<(), String>
     pair.check(&steps).await
 }
 
-/// The minimal cases of the known divergences, each the bulk apply's
-/// (see the flags above), kept until the bulk apply is fixed: run them
-/// with `cargo test -p shard-store --test oracle -- --ignored`.
+/// The minimal cases of the divergences the oracle found, each fixed in
+/// the bulk apply: each fails on the code before its fix.
 mod divergences {
     use serde_json::{Value, json};
 
@@ -249,7 +224,6 @@ mod divergences {
     /// so the original never reads them (`_filter_update_allowed_fields`);
     /// ours refuses the resend, and with it the `invalid` the master sent.
     #[tokio::test]
-    #[ignore = "divergence: a bad non-whitelisted field of an existing host refuses the whole record"]
     async fn existing_host_with_a_bad_unwritten_field_still_takes_invalid() {
         let sequence = json!([
             response(vec![host(1, json!({}))], vec![], vec![]),
@@ -266,7 +240,6 @@ mod divergences {
     /// original pops it unread, `JobKeyval.deserialize`); ours refuses the
     /// keyval when it is not an integer.
     #[tokio::test]
-    #[ignore = "divergence: a suite keyval's ignored id is validated"]
     async fn suite_keyval_with_an_unreadable_ignored_id_is_applied() {
         let kv = json!({"id": "x1", "job_id": 1, "key": "suite", "value": "a"});
         let sequence = json!([response(vec![], vec![], vec![kv])]);
@@ -343,7 +316,6 @@ mod divergences {
     /// default collation `Serial` finds `serial`, so the second attribute
     /// of the set overwrites the first (one row); ours inserts two.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "divergence: MySQL's case-insensitive names are told apart in memory"]
     async fn attribute_names_equal_under_the_collation_are_one_attribute() {
         let attributes = json!([
             {"id": 1, "attribute": "Serial", "value": "1", "host_id": 1},
@@ -361,7 +333,6 @@ mod divergences {
     /// which §6 leaves as it is; ours deletes it (and its memberships) and
     /// inserts `alice`.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "divergence: MySQL's case-insensitive logins are told apart in memory"]
     async fn login_equal_under_the_collation_is_the_same_user() {
         let group = |login: &str| {
             json!([{"id": 1, "name": "lab", "description": "",
@@ -388,7 +359,6 @@ mod divergences {
     /// next; ours replaces that user with host 2's in memory, never writes
     /// the NUL, and applies host 1.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "divergence: a value only PostgreSQL refuses is netted out by a later record"]
     async fn nul_refused_by_postgres_refuses_its_record_even_if_replaced_later() {
         let group = |login: &str| {
             json!([{"id": 1, "name": "lab", "description": "",

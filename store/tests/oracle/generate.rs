@@ -420,7 +420,7 @@ fn group(f: Features) -> BoxedStrategy<Value> {
 }
 
 fn attribute(f: Features) -> BoxedStrategy<Value> {
-    let name = names(&["serial", "os"], &["Serial"], f);
+    let name = names(&["serial", "os"], &["Serial", "s\u{e9}rial"], f);
     record(
         vec![
             field("id", Kind::Int, Role::Ignored, int(1..=99, f)),
