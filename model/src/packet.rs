@@ -151,7 +151,9 @@ struct RawResponse {
     hosts: Vec<Box<RawValue>>,
     jobs: Vec<Box<RawValue>>,
     suite_keyvals: Vec<Box<RawValue>>,
-    #[serde(default)]
+    /// Absent in old masters (empty); `null` is not a list and fails the
+    /// response, as §2 says.
+    #[serde(default, deserialize_with = "value::present")]
     incorrect_host_ids: Option<Vec<Box<RawValue>>>,
 }
 

@@ -378,6 +378,15 @@ fn a_missing_identity_rejects_the_record() {
 fn incorrect_host_ids_absent_is_empty_and_strings_are_ids() {
     let r = parse(json!({"hosts": [], "jobs": [], "suite_keyvals": []}));
     assert!(r.incorrect_host_ids.is_empty());
+    // §2: a list that is not a list fails the whole response; `null` too.
+    for not_a_list in [json!(null), json!(3), json!({})] {
+        let result = json!({"hosts": [], "jobs": [], "suite_keyvals": [],
+                            "incorrect_host_ids": not_a_list});
+        assert!(
+            HeartbeatResponse::from_json(result.to_string().as_bytes()).is_err(),
+            "{not_a_list}"
+        );
+    }
     let r = parse(json!({"hosts": [], "jobs": [], "suite_keyvals": [],
                          "incorrect_host_ids": [3, "4", "x", null]}));
     assert_eq!(r.incorrect_host_ids, [3, 4]);
