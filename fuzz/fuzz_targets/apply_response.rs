@@ -14,9 +14,17 @@
 //! every accepted record must be there; after the first, a host, job or
 //! entry that occurs once in the response must read back exactly as sent.
 //!
+//! Then the oracle of issue 13: the same input goes through the bulk path
+//! as the engine runs it (apply, remove incorrect hosts, re-sync) and
+//! through the reference apply (`shard_store::testing::reference`, §6 one
+//! record per transaction) on a second database; after each response both
+//! must refuse the same records and hold the same rows in every table. So
+//! fuzzing checks that the apply is right, not only that it survives.
+//!
 //! One database serves the whole run: each input is applied inside a
 //! transaction that is rolled back at the end, so every input starts from
-//! an empty schema at the cost of a `ROLLBACK`.
+//! an empty schema at the cost of a `ROLLBACK`. The reference commits each
+//! record, so its database is emptied before each input.
 
 #![no_main]
 
@@ -28,11 +36,16 @@ use sea_orm::{DatabaseTransaction, EntityTrait, TransactionTrait};
 use shard_model::{HeartbeatResponse, RecordKind, ToOne};
 use shard_store::convert::{host_from_row, hqe_from_row, job_from_row};
 use shard_store::entity::prelude::*;
+use shard_store::testing::oracle;
+use shard_store::testing::reference::Columns;
 use shard_store::{ApplyReport, Store, apply};
 
 struct Harness {
     runtime: tokio::runtime::Runtime,
     store: Store,
+    /// The reference apply's database.
+    reference: Store,
+    columns: Columns,
 }
 
 fn harness() -> &'static Harness {
@@ -42,14 +55,26 @@ fn harness() -> &'static Harness {
             .enable_all()
             .build()
             .expect("a tokio runtime");
-        let store = runtime.block_on(async {
+        let database = || async {
             let store = Store::connect("sqlite::memory:")
                 .await
                 .expect("an in-memory SQLite database");
             store.migrate().await.expect("the AFE schema");
             store
+        };
+        let (store, reference, columns) = runtime.block_on(async {
+            let (store, reference) = (database().await, database().await);
+            let columns = Columns::read(reference.connection())
+                .await
+                .expect("the reference's columns");
+            (store, reference, columns)
         });
-        Harness { runtime, store }
+        Harness {
+            runtime,
+            store,
+            reference,
+            columns,
+        }
     })
 }
 
@@ -58,14 +83,47 @@ fuzz_target!(|data: &[u8]| {
         Some(nul) => (&data[..nul], Some(&data[nul + 1..])),
         None => (data, None),
     };
-    let Ok(first) = HeartbeatResponse::from_json(first) else {
+    let Ok(first_parsed) = HeartbeatResponse::from_json(first) else {
         return;
     };
-    let second = second.and_then(|s| HeartbeatResponse::from_json(s).ok());
+    let second_parsed = second.and_then(|s| HeartbeatResponse::from_json(s).ok());
     let h = harness();
-    h.runtime
-        .block_on(check(&h.store, &first, second.as_ref().unwrap_or(&first)));
+    h.runtime.block_on(check(
+        &h.store,
+        &first_parsed,
+        second_parsed.as_ref().unwrap_or(&first_parsed),
+    ));
+    let second = second.filter(|_| second_parsed.is_some()).unwrap_or(first);
+    h.runtime.block_on(same_as_reference(h, &[first, second]));
 });
+
+/// The bulk path and the reference apply of `responses`, in turn, leave
+/// the same outcome and the same rows.
+async fn same_as_reference(h: &Harness, responses: &[&[u8]]) {
+    let reference = h.reference.connection();
+    oracle::empty(reference)
+        .await
+        .expect("emptying the reference");
+    let txn = h.store.connection().begin().await.expect("BEGIN");
+    for (i, bytes) in responses.iter().enumerate() {
+        let bulk = oracle::bulk(&txn, &h.store.layout(), bytes).await;
+        let expected = oracle::reference(reference, bytes).await;
+        match (&bulk, &expected) {
+            (Ok(b), Ok(r)) => assert!(
+                b.agrees_with(r),
+                "response {i}: the outcomes differ\n  bulk:      {b:?}\n  reference: {r:?}"
+            ),
+            // Both refuse the envelope.
+            (Err(_), Err(_)) => return,
+            _ => panic!("response {i}: bulk {bulk:?}, reference {expected:?}"),
+        }
+        let diff = oracle::diff(&txn, reference, &h.columns)
+            .await
+            .expect("reading both databases");
+        assert!(diff.is_empty(), "response {i}: the tables differ\n{diff}");
+    }
+    txn.rollback().await.expect("ROLLBACK");
+}
 
 async fn check(store: &Store, first: &HeartbeatResponse, second: &HeartbeatResponse) {
     let txn = store.connection().begin().await.expect("BEGIN");
@@ -163,7 +221,11 @@ async fn check_accepted(
     );
     for h in &response.hosts {
         let (arrived, refused) = hosts[&Some(i64::from(h.id))];
-        assert!(refused <= arrived, "host {} refused more often than sent", h.id);
+        assert!(
+            refused <= arrived,
+            "host {} refused more often than sent",
+            h.id
+        );
         if refused == arrived {
             continue;
         }
@@ -181,7 +243,12 @@ async fn check_accepted(
             assert_eq!(host_from_row(row), sent, "host {} reads back changed", h.id);
             for l in h.labels.iter().flatten() {
                 let found = Labels::find_by_id(l.id).one(txn).await.expect("a label");
-                assert!(found.is_some(), "label {} of host {} is missing", l.id, h.id);
+                assert!(
+                    found.is_some(),
+                    "label {} of host {} is missing",
+                    l.id,
+                    h.id
+                );
             }
         }
     }
@@ -192,12 +259,20 @@ async fn check_accepted(
         report,
     );
     let mut hqe_count: HashMap<i32, usize> = HashMap::new();
-    for q in response.jobs.iter().flat_map(|j| j.hostqueueentry_set.iter().flatten()) {
+    for q in response
+        .jobs
+        .iter()
+        .flat_map(|j| j.hostqueueentry_set.iter().flatten())
+    {
         *hqe_count.entry(q.id).or_default() += 1;
     }
     for j in &response.jobs {
         let (arrived, refused) = jobs[&Some(i64::from(j.id))];
-        assert!(refused <= arrived, "job {} refused more often than sent", j.id);
+        assert!(
+            refused <= arrived,
+            "job {} refused more often than sent",
+            j.id
+        );
         if refused == arrived {
             continue;
         }
@@ -222,7 +297,13 @@ async fn check_accepted(
                 .expect("reading an entry")
                 .unwrap_or_else(|| panic!("entry {} of job {} is missing", q.id, j.id));
             if hqe_count[&q.id] == 1 {
-                assert_eq!(row.job_id, Some(j.id), "entry {} is not job {}'s", q.id, j.id);
+                assert_eq!(
+                    row.job_id,
+                    Some(j.id),
+                    "entry {} is not job {}'s",
+                    q.id,
+                    j.id
+                );
                 let mut sent = q.clone();
                 sent.meta_host = ToOne::Absent;
                 assert_eq!(hqe_from_row(row), sent, "entry {} reads back changed", q.id);
@@ -246,7 +327,9 @@ async fn check_accepted(
         let (arrived, refused) = keyvals[&kv.id.map(i64::from)];
         if arrived == 1 && refused == 0 {
             assert!(
-                stored.iter().any(|(job, key)| *job == kv.job_id && *key == kv.key),
+                stored
+                    .iter()
+                    .any(|(job, key)| *job == kv.job_id && *key == kv.key),
                 "accepted suite keyval {:?} of job {} is not in the database",
                 kv.key,
                 kv.job_id

@@ -50,7 +50,11 @@ fuzz_target!(|data: &[u8]| {
         second.rejected,
         String::from_utf8_lossy(&text)
     );
-    assert_eq!(second, wire_form(first), "the round trip changed the response");
+    assert_eq!(
+        second,
+        wire_form(first),
+        "the round trip changed the response"
+    );
     let again = serde_json::to_vec(&second).expect("a parsed response serializes");
     assert_eq!(again, text, "serializing is not stable");
 });

@@ -16,6 +16,7 @@ use sea_orm::{ConnectionTrait, Database};
 
 use crate::Store;
 
+pub mod oracle;
 pub mod reference;
 pub mod rows;
 
