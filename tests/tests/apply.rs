@@ -13,7 +13,7 @@ use shard_store::testing::TestDb;
 use shard_tests::scheduler::complete_jobs;
 use shard_tests::{Reply, ScriptedMaster};
 
-every_schema_tests!(
+empty_or_adopted_db_tests!(
     incorrect_hosts_are_invalidated_and_lose_their_labels_groups_and_attributes,
     incorrect_hosts_have_their_incomplete_entries_aborted,
     incorrect_hosts_are_no_longer_reported_as_known,

@@ -14,7 +14,7 @@ use shard_store::testing::TestDb;
 use shard_tests::scheduler::{complete_jobs, set_host_status};
 use shard_tests::{Reply, ScriptedMaster};
 
-backend_tests!(
+empty_db_tests!(
     a_downloaded_host_and_job_are_stored_with_their_keyvals,
     a_downloaded_host_and_job_are_reported_as_known,
     a_known_host_resent_renamed_keeps_its_local_fields,

@@ -13,7 +13,7 @@ use common::*;
 use shard_store::testing::TestDb;
 use shard_tests::{Reply, Script, ScriptedMaster, ShardClient};
 
-backend_tests!(
+empty_db_tests!(
     run_stops_on_sigterm_and_exits_0,
     run_stops_on_sigterm_during_a_call_the_master_never_answers,
     run_stops_at_its_lifetime_and_exits_0,

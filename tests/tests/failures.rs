@@ -12,7 +12,7 @@ use sea_orm::ConnectionTrait;
 use shard_store::testing::TestDb;
 use shard_tests::{Reply, Script, ScriptedMaster, ShardClient};
 
-backend_tests!(
+empty_db_tests!(
     run_without_a_shard_hostname_exits_2_without_a_request,
     once_with_an_empty_shard_hostname_exits_2_without_a_request,
     a_json_rpc_error_is_not_retried_and_fails_the_heartbeat,

@@ -22,7 +22,7 @@ use shard_store::testing::{Backend, TestDb};
 use shard_tests::{Reply, Script, ScriptedMaster};
 use tokio_util::sync::CancellationToken;
 
-backend_tests!(
+empty_db_tests!(
     a_host_the_master_deleted_is_forgotten_and_the_next_heartbeat_succeeds,
     a_host_the_master_lists_as_invalid_is_kept,
     a_failed_host_query_forgets_nothing,

@@ -15,7 +15,7 @@ use shard_tests::scheduler::complete_jobs;
 use shard_tests::scrape::{self, sample};
 use shard_tests::{Reply, Running, Script, ScriptedMaster, ShardClient};
 
-backend_tests!(
+empty_db_tests!(
     build_info_and_a_zero_last_success_show_before_any_success,
     readyz_follows_the_last_heartbeat_and_livez_the_loop,
     metrics_show_every_name_with_its_value_after_a_success_and_a_failure,

@@ -13,7 +13,7 @@ use sea_orm::Database;
 use shard_store::testing::TestDb;
 use shard_tests::{Reply, Script, ScriptedMaster, ShardClient};
 
-backend_tests!(no_output_of_a_run_shows_the_database_password_or_the_rpc_user);
+empty_db_tests!(no_output_of_a_run_shows_the_database_password_or_the_rpc_user);
 
 /// The `rpc_user`, distinctive enough that it cannot appear by chance.
 const RPC_USER_SECRET: &str = "rpc-user-Qx7Zk2Wm";

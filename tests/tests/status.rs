@@ -12,7 +12,7 @@ use shard_store::testing::TestDb;
 use shard_tests::scheduler::{complete_jobs, set_host_status};
 use shard_tests::{Script, ScriptedMaster};
 
-backend_tests!(
+empty_db_tests!(
     status_prints_the_known_job_ids_without_contacting_the_master,
     status_json_prints_the_packet_as_json_without_contacting_the_master,
     status_on_a_database_without_the_tables_says_so_and_creates_nothing,

@@ -16,7 +16,7 @@ use shard_store::testing::TestDb;
 use shard_tests::scheduler::{EntryEnd, complete_jobs, finish_entry, set_job_shard};
 use shard_tests::{Reply, Script, ScriptedMaster, ShardClient};
 
-every_schema_tests!(
+empty_or_adopted_db_tests!(
     only_jobs_that_are_complete_and_unassigned_are_uploaded,
     an_upload_is_capped_at_1000_jobs_oldest_first,
     the_jobs_over_the_cap_go_up_with_the_next_heartbeat,

@@ -39,11 +39,11 @@ pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 /// so the backend shows in the test's name. The database is empty; a backend
 /// that is not configured prints a note and the test passes without running
 /// (unless `SHARD_TEST_REQUIRE_BACKENDS=1`, which makes it fail).
-macro_rules! backend_tests {
+macro_rules! empty_db_tests {
     ($($name:ident),* $(,)?) => {
-        backend_tests!(@backend sqlite, Sqlite, $($name),*);
-        backend_tests!(@backend mysql, MySql, $($name),*);
-        backend_tests!(@backend postgres, Postgres, $($name),*);
+        empty_db_tests!(@backend sqlite, Sqlite, $($name),*);
+        empty_db_tests!(@backend mysql, MySql, $($name),*);
+        empty_db_tests!(@backend postgres, Postgres, $($name),*);
     };
     (@backend $module:ident, $backend:ident, $($name:ident),*) => {
         mod $module {
@@ -60,19 +60,19 @@ macro_rules! backend_tests {
     };
 }
 #[allow(unused_imports)] // Not every test binary runs per backend.
-pub(crate) use backend_tests;
+pub(crate) use empty_db_tests;
 
-/// [`backend_tests!`] and `shard_store::adopted_schema_tests!` at once: each
+/// [`empty_db_tests!`] and `shard_store::adopted_schema_tests!` at once: each
 /// listed test runs on every backend from an empty database, and on every
 /// schema found in deployments (§9), adopted as the client finds it.
-macro_rules! every_schema_tests {
+macro_rules! empty_or_adopted_db_tests {
     ($($name:ident),* $(,)?) => {
-        backend_tests!($($name),*);
+        empty_db_tests!($($name),*);
         shard_store::adopted_schema_tests!($($name),*);
     };
 }
 #[allow(unused_imports)] // Not every test binary runs on adopted schemas.
-pub(crate) use every_schema_tests;
+pub(crate) use empty_or_adopted_db_tests;
 
 // ---------------------------------------------------------------------------
 // Command lines.
