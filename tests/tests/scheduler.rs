@@ -73,41 +73,20 @@ fn shard() -> Shard {
 /// A Ready, unlocked, valid host `host{id}` with `labels`.
 fn host(id: i32, labels: &[i32]) -> Host {
     Host {
-        id,
-        hostname: Some(format!("host{id}")),
-        locked: Some(false),
-        leased: false,
-        synch_id: None,
-        status: Some("Ready".to_owned()),
-        invalid: Some(Some(false)),
-        protection: 0,
-        lock_time: None,
-        dirty: false,
-        lock_reason: Some(String::new()),
-        aclgroup_set: Some(vec![]),
-        hostattribute_set: Some(vec![]),
         labels: Some(labels.iter().copied().map(label).collect()),
         shard: ToOne::Set(shard()),
+        ..shard_model::testing::records::host(id)
     }
 }
 
 /// A queued entry on host `host_id` or on any host of label `meta_host`.
 fn entry(id: i32, host_id: Option<i32>, meta_host: Option<i32>) -> Hqe {
     Hqe {
-        id,
-        status: Some("Queued".to_owned()),
-        active: Some(false),
-        complete: Some(false),
-        deleted: false,
-        aborted: Some(false),
-        execution_subdir: String::new(),
-        started_on: None,
-        finished_on: None,
-        host_id,
         meta_host: match meta_host {
             Some(l) => ToOne::Set(label(l)),
             None => ToOne::Null,
         },
+        ..shard_model::testing::records::hqe(id, host_id)
     }
 }
 
