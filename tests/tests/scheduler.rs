@@ -133,31 +133,13 @@ fn busy_host(id: i32) -> Host {
 /// Job `id` of shard 1, depending on `deps`, with `entries`.
 fn job(id: i32, deps: &[i32], entries: Vec<Hqe>) -> Job {
     Job {
-        id,
-        owner: Some("chromeos-test".to_owned()),
-        name: Some(format!("job{id}")),
-        priority: Some(40),
         control_file: Some(String::new()),
-        control_type: Some(2),
         created_on: None,
-        synch_count: 1,
-        timeout: 24,
-        timeout_mins: 1440,
-        max_runtime_hrs: 72,
-        max_runtime_mins: 1440,
-        test_retry: 0,
-        run_verify: Some(false),
-        run_reset: true,
-        parse_failed_repair: true,
-        email_list: String::new(),
-        reboot_before: 1,
-        reboot_after: 0,
-        require_ssp: None,
-        parent_job_id: None,
         dependency_labels: Some(deps.iter().copied().map(label).collect()),
         hostqueueentry_set: Some(entries),
         jobkeyval_set: Some(vec![]),
         shard: ToOne::Set(shard()),
+        ..shard_model::testing::records::job(id)
     }
 }
 
