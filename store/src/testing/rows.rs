@@ -8,7 +8,10 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 
 use crate::Layout;
 use crate::entity::prelude::*;
-use crate::entity::{afe_host_queue_entries, afe_hosts, afe_jobs};
+use crate::entity::{
+    afe_host_attributes, afe_host_queue_entries, afe_hosts, afe_job_keyvals, afe_jobs, afe_labels,
+    afe_users,
+};
 
 /// The value, or a panic naming what was being read.
 fn or_fail<T, E: Display>(result: Result<T, E>, what: &str) -> T {
@@ -52,6 +55,66 @@ pub async fn job_ids(db: &impl ConnectionTrait) -> Vec<i32> {
     or_fail(rows, "the jobs")
         .into_iter()
         .map(|j| j.id)
+        .collect()
+}
+
+/// Every host row, by id.
+pub async fn hosts(db: &impl ConnectionTrait) -> Vec<afe_hosts::Model> {
+    let select = find(db, Hosts).await.order_by_asc(afe_hosts::Column::Id);
+    or_fail(select.all(db).await, "the hosts")
+}
+
+/// Every host id, ascending.
+pub async fn host_ids(db: &impl ConnectionTrait) -> Vec<i32> {
+    hosts(db).await.into_iter().map(|h| h.id).collect()
+}
+
+/// Every entry row, by id.
+pub async fn hqes(db: &impl ConnectionTrait) -> Vec<afe_host_queue_entries::Model> {
+    let select =
+        (find(db, HostQueueEntries).await).order_by_asc(afe_host_queue_entries::Column::Id);
+    or_fail(select.all(db).await, "the entries")
+}
+
+/// Every label row, by id.
+pub async fn labels(db: &impl ConnectionTrait) -> Vec<afe_labels::Model> {
+    let select = find(db, Labels).await.order_by_asc(afe_labels::Column::Id);
+    or_fail(select.all(db).await, "the labels")
+}
+
+/// (id, login) of every user, by id.
+pub async fn users(db: &impl ConnectionTrait) -> Vec<(i32, Option<String>)> {
+    let select = find(db, Users).await.order_by_asc(afe_users::Column::Id);
+    let rows = or_fail(select.all(db).await, "the users");
+    rows.into_iter().map(|u| (u.id, u.login)).collect()
+}
+
+/// (job, label) pairs, sorted.
+pub async fn job_labels(db: &impl ConnectionTrait) -> Vec<(i32, i32)> {
+    let rows = or_fail(
+        find(db, JobsDependencyLabels).await.all(db).await,
+        "the job labels",
+    );
+    let mut v: Vec<(i32, i32)> = rows.into_iter().map(|l| (l.job_id, l.label_id)).collect();
+    v.sort_unstable();
+    v
+}
+
+/// (host, attribute, value) in row order.
+pub async fn attributes(db: &impl ConnectionTrait) -> Vec<(i32, String, String)> {
+    let select = (find(db, HostAttributes).await).order_by_asc(afe_host_attributes::Column::Id);
+    let rows = or_fail(select.all(db).await, "the host attributes");
+    rows.into_iter()
+        .map(|a| (a.host_id, a.attribute, a.value))
+        .collect()
+}
+
+/// (job, key, value) in row order.
+pub async fn keyvals(db: &impl ConnectionTrait) -> Vec<(i32, String, String)> {
+    let select = (find(db, JobKeyvals).await).order_by_asc(afe_job_keyvals::Column::Id);
+    let rows = or_fail(select.all(db).await, "the job keyvals");
+    rows.into_iter()
+        .map(|k| (k.job_id, k.key, k.value))
         .collect()
 }
 

@@ -13,13 +13,11 @@ use std::time::Duration;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder,
 };
 use shard_master::Mode;
 use shard_master::server::ServeOptions;
 use shard_model::{HeartbeatResponse, Job, JobKeyval};
-use shard_store::entity::prelude::*;
-use shard_store::entity::{afe_host_attributes, afe_hosts, afe_job_keyvals, afe_users};
+use shard_store::entity::afe_users;
 use shard_store::testing::TestDb;
 use shard_tests::{Output, Running, ScriptedMaster, ShardClient};
 use tokio_util::sync::CancellationToken;
@@ -242,46 +240,6 @@ pub fn job_on(id: i32, host_id: i32) -> Job {
 // Not every test binary uses every reader.
 #[allow(unused_imports)]
 pub use shard_store::testing::rows::*;
-
-pub async fn host_ids(db: &impl ConnectionTrait) -> Vec<i32> {
-    find(db, Hosts)
-        .await
-        .order_by_asc(afe_hosts::Column::Id)
-        .all(db)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|h| h.id)
-        .collect()
-}
-
-/// (host, attribute, value), sorted.
-pub async fn attributes(db: &impl ConnectionTrait) -> Vec<(i32, String, String)> {
-    let mut v: Vec<_> = HostAttributes::find()
-        .order_by_asc(afe_host_attributes::Column::Id)
-        .all(db)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|a| (a.host_id, a.attribute, a.value))
-        .collect();
-    v.sort_unstable();
-    v
-}
-
-/// (job, key, value), sorted.
-pub async fn keyvals(db: &impl ConnectionTrait) -> Vec<(i32, String, String)> {
-    let mut v: Vec<_> = JobKeyvals::find()
-        .order_by_asc(afe_job_keyvals::Column::Id)
-        .all(db)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|k| (k.job_id, k.key, k.value))
-        .collect();
-    v.sort_unstable();
-    v
-}
 
 // ---------------------------------------------------------------------------
 // Database users made for one test.
