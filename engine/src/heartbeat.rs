@@ -127,7 +127,7 @@ async fn steps(shard: &Shard, cancel: &CancellationToken) -> Result<Report, Hear
     running.follow(&upload, &marked.jobs);
     let applied = shard_store::apply(&txn, &shard.store.layout(), response).await?;
     let removed = shard_store::remove_incorrect_hosts(&txn, &response.incorrect_host_ids).await?;
-    let resynced = shard_store::resync_completed_jobs(&txn, &resent_job_ids(response)).await?;
+    let resynced = shard_store::resync_completed_jobs(&txn, &response.sent_job_ids()).await?;
     txn.commit().await.map_err(|source| {
         HeartbeatError::Database(shard_store::StoreError::Database {
             operation: "committing the heartbeat",
@@ -199,18 +199,6 @@ async fn mark_uploaded(
     let shard_id = shard_store::shard_id_by_hostname(txn, &shard.hostname).await?;
     let layout = shard.store.layout();
     Ok(shard_store::mark_uploaded(txn, &layout, upload, shard_id).await?)
-}
-
-/// §7 step 6 looks at every job the master sent, including those that did
-/// not parse (the original took the ids from the raw list).
-fn resent_job_ids(response: &HeartbeatResponse) -> Vec<i32> {
-    let parsed = response.jobs.iter().map(|j| j.id);
-    let unparsed = response
-        .rejected
-        .iter()
-        .filter(|r| r.kind == RecordKind::Job)
-        .filter_map(|r| r.id.and_then(|id| i32::try_from(id).ok()));
-    parsed.chain(unparsed).collect()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -318,18 +306,4 @@ fn log_report(r: &Report) {
         write_ms = r.phases.write.as_millis() as u64,
         "heartbeat done"
     );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resent_jobs_include_jobs_that_did_not_parse() {
-        let json = r#"{"hosts": [], "suite_keyvals": [],
-            "jobs": [{"id": 5, "hostqueueentry_set": 1}, {"id": "6x"}, {"id": 7, "shard": 2}]}"#;
-        let response = HeartbeatResponse::from_json(json.as_bytes()).expect("envelope");
-        assert_eq!(response.rejected.len(), 3, "{:?}", response.rejected);
-        assert_eq!(resent_job_ids(&response), [5, 7]);
-    }
 }

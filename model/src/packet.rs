@@ -132,6 +132,17 @@ impl HeartbeatResponse {
         parsed + self.rejected.iter().filter(|r| r.kind == kind).count()
     }
 
+    /// The id of every job the master sent, parsed or refused with a
+    /// readable id: §7 step 6 looks at them all, as the original took the
+    /// ids from the raw list.
+    pub fn sent_job_ids(&self) -> Vec<i32> {
+        let parsed = self.jobs.iter().map(|j| j.id);
+        let refused = (self.rejected.iter())
+            .filter(|r| r.kind == RecordKind::Job)
+            .filter_map(|r| r.id.and_then(|id| i32::try_from(id).ok()));
+        parsed.chain(refused).collect()
+    }
+
     /// The defects of the `index`-th parsed record of `kind`.
     pub fn defects(&self, kind: RecordKind, index: usize) -> &[Defect] {
         let start = self

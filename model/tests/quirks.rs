@@ -567,3 +567,12 @@ fn a_request_serializes_with_params_in_the_shape_of_section_3() {
     assert!(v["jobs"][0].get("parent_job_id").is_none());
     assert!(v["hqes"][0].get("meta_host").is_none());
 }
+
+#[test]
+fn sent_job_ids_include_jobs_that_did_not_parse() {
+    let json = r#"{"hosts": [], "suite_keyvals": [],
+        "jobs": [{"id": 5, "hostqueueentry_set": 1}, {"id": "6x"}, {"id": 7, "shard": 2}]}"#;
+    let response = HeartbeatResponse::from_json(json.as_bytes()).expect("envelope");
+    assert_eq!(response.rejected.len(), 3, "{:?}", response.rejected);
+    assert_eq!(response.sent_job_ids(), [5, 7]);
+}

@@ -87,16 +87,16 @@ impl Collation {
         }
         // (column, name, the SQL of its key), for every name to ask about.
         let mut asked: Vec<(NameColumn, &str, &str)> = Vec::new();
-        let weights: Vec<(NameColumn, String)> = NameColumn::ALL
+        let weights: Vec<(NameColumn, &ColumnInfo, String)> = NameColumn::ALL
             .into_iter()
             .filter_map(|column| {
                 let (table, name) = column.table_column();
-                Some((column, weight_expression(layout.column(table, name)?)?))
+                let info = layout.column(table, name)?;
+                Some((column, info, weight_expression(info)?))
             })
             .collect();
-        for (column, weight) in &weights {
-            let (table, name) = column.table_column();
-            let (Some(info), Some(wanted)) = (layout.column(table, name), names.get(column)) else {
+        for (column, info, weight) in &weights {
+            let Some(wanted) = names.get(column) else {
                 continue;
             };
             let keys = collation.keys.entry(*column).or_default();

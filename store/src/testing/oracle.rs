@@ -64,17 +64,7 @@ where
     let removed = remove_incorrect_hosts(&txn, &response.incorrect_host_ids)
         .await
         .map_err(|e| e.to_string())?;
-    // As the engine's `resent_job_ids`: parsed jobs and refused ones.
-    let refused_jobs = (response.rejected.iter())
-        .filter(|r| r.kind == RecordKind::Job)
-        .filter_map(|r| r.id.and_then(|id| i32::try_from(id).ok()));
-    let resent: Vec<i32> = response
-        .jobs
-        .iter()
-        .map(|j| j.id)
-        .chain(refused_jobs)
-        .collect();
-    let resynced = resync_completed_jobs(&txn, &resent)
+    let resynced = resync_completed_jobs(&txn, &response.sent_job_ids())
         .await
         .map_err(|e| e.to_string())?;
     txn.commit().await.map_err(|e| e.to_string())?;
