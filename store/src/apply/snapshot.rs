@@ -92,9 +92,6 @@ struct Wanted<'a> {
     keyval_jobs: BTreeSet<i32>,
     /// Parents of jobs and jobs of suite keyvals.
     referenced_jobs: BTreeSet<i32>,
-    /// Attribute names and keyval keys the records set.
-    attribute_names: BTreeSet<&'a str>,
-    keyval_keys: BTreeSet<&'a str>,
 }
 
 impl<'a> Wanted<'a> {
@@ -112,10 +109,8 @@ impl<'a> Wanted<'a> {
                             w.logins.extend(u.login.as_deref());
                         }
                     }
-                    if let Some(set) = &h.hostattribute_set {
+                    if h.hostattribute_set.is_some() {
                         w.host_attributes.insert(h.id);
-                        w.attribute_names
-                            .extend(set.iter().map(|a| a.attribute.as_str()));
                     }
                     for l in h.labels.iter().flatten() {
                         w.label(l);
@@ -136,9 +131,8 @@ impl<'a> Wanted<'a> {
                             w.label(l);
                         }
                     }
-                    if let Some(set) = &j.jobkeyval_set {
+                    if j.jobkeyval_set.is_some() {
                         w.keyval_jobs.insert(j.id);
-                        w.keyval_keys.extend(set.iter().map(|kv| kv.key.as_str()));
                     }
                     if let Some(s) = j.shard.as_set() {
                         w.shards.insert(s.id);
@@ -147,7 +141,6 @@ impl<'a> Wanted<'a> {
                 }
                 Record::SuiteKeyval(kv) => {
                     w.keyval_jobs.insert(kv.job_id);
-                    w.keyval_keys.insert(kv.key.as_str());
                     w.referenced_jobs.insert(kv.job_id);
                 }
             }
@@ -325,7 +318,9 @@ impl Snapshot {
         )
         .await?;
         let collation = if db.get_database_backend() == DbBackend::MySql {
+            // Only MySQL needs every name of the batch, so only it gathers them.
             let mut names: Names<'_> = HashMap::new();
+            let (attribute_names, keyval_keys) = set_names(items);
             let existing_labels = labels_by_id.iter().filter_map(|(_, n)| n.as_deref());
             (names.entry(NameColumn::LabelName).or_default())
                 .extend(existing_labels.chain(w.label_names.iter().copied()));
@@ -334,10 +329,10 @@ impl Snapshot {
                 .extend(existing_logins.chain(w.logins.iter().copied()));
             let existing_attributes = attributes.iter().map(|(_, n, _)| n.as_str());
             (names.entry(NameColumn::Attribute).or_default())
-                .extend(existing_attributes.chain(w.attribute_names.iter().copied()));
+                .extend(existing_attributes.chain(attribute_names));
             let existing_keys = keyvals.iter().map(|(_, n, _)| n.as_str());
             (names.entry(NameColumn::KeyvalKey).or_default())
-                .extend(existing_keys.chain(w.keyval_keys.iter().copied()));
+                .extend(existing_keys.chain(keyval_keys));
             Collation::read(db, layout, &names).await?
         } else {
             Collation::default()
@@ -373,6 +368,28 @@ impl Snapshot {
             keyvals: grouped(keyvals),
         })
     }
+}
+
+/// The attribute names and keyval keys the records set.
+fn set_names<'a>(items: &[Item<'a>]) -> (Vec<&'a str>, Vec<&'a str>) {
+    let (mut attributes, mut keys) = (Vec::new(), Vec::new());
+    for item in items {
+        match item.record {
+            Record::Host(h) => {
+                attributes.extend(
+                    h.hostattribute_set
+                        .iter()
+                        .flatten()
+                        .map(|a| a.attribute.as_str()),
+                );
+            }
+            Record::Job(j) => {
+                keys.extend(j.jobkeyval_set.iter().flatten().map(|kv| kv.key.as_str()))
+            }
+            Record::SuiteKeyval(kv) => keys.push(kv.key.as_str()),
+        }
+    }
+    (attributes, keys)
 }
 
 /// `(owner, name, value)` rows as each owner's ordered list.
