@@ -1,16 +1,18 @@
 //! The command line of `shard-client` (spec §10):
 //! `shard-client [--config FILE] [--<key> VALUE …] <run|once|status|migrate>`.
 //!
-//! Every configuration key of §10 is also a flag, in kebab case. A flag only
-//! overrides the other layers when it is given: [`Settings`] serializes the
-//! given flags and nothing else, and [`crate::config::load`] merges them last.
-//! All of these flags are global, so they may come before or after the
-//! subcommand.
+//! Every configuration key is also a flag, in kebab case, made from the
+//! table of keys in [`crate::config`] with its help and default: this file
+//! holds only what is not a key. A flag only overrides the other layers when
+//! it is given: [`Settings`] serializes the given flags and nothing else, and
+//! [`crate::config::load`] merges them last. All of these flags are global,
+//! so they may come before or after the subcommand.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde::Serialize;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::Settings;
 
 /// The version and the git revision the binary was built from.
 pub const VERSION: &str = concat!(
@@ -35,7 +37,7 @@ pub struct Cli {
     /// How log lines are written: `human` for a terminal, `json` for log shippers.
     #[arg(long, global = true, value_enum, default_value = "human")]
     pub log_format: LogFormat,
-    /// The configuration keys given as flags.
+    /// The configuration keys given as flags, one per key of the table.
     #[command(flatten)]
     pub settings: Settings,
     /// What to do.
@@ -76,102 +78,6 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-}
-
-/// One optional flag per configuration key of §10 (plus `rpc_ca_file`).
-///
-/// Serialized with the keys of the configuration file and only the flags that
-/// were given, so that merged as the last layer it overrides exactly those.
-/// Values are typed only as far as clap can check them (numbers are numbers);
-/// whether they are in range is [`crate::config`]'s business, so a flag and a
-/// file entry get the same message.
-#[derive(Debug, Clone, Default, PartialEq, Args, Serialize)]
-pub struct Settings {
-    /// The global AFE (master): host, host:port or http(s) URL.
-    #[arg(long, global = true, value_name = "HOST")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub global_afe_hostname: Option<String>,
-    /// This shard's hostname, as the master knows it.
-    #[arg(long, global = true, value_name = "HOST")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub shard_hostname: Option<String>,
-    /// The shard database: sqlite://PATH, mysql://USER[:PASSWORD]@HOST/DB or postgres://… (default sqlite://shard-client.db?mode=rwc).
-    #[arg(long, global = true, value_name = "URL")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub database_url: Option<String>,
-    /// The time zone naive lab times are stored in, the AFE's TIME_ZONE; PostgreSQL sessions use it (default UTC).
-    #[arg(long, global = true, value_name = "ZONE")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub database_time_zone: Option<String>,
-    /// Seconds between two heartbeats, ±10 % jitter; may be fractional (default 60).
-    #[arg(
-        long,
-        global = true,
-        value_name = "SECONDS",
-        allow_negative_numbers = true
-    )]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub heartbeat_pause_sec: Option<f64>,
-    /// The JSON-RPC path on the master (default /afe/server/noauth/rpc/).
-    #[arg(long, global = true, value_name = "PATH")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rpc_path: Option<String>,
-    /// The user name sent in the AUTHORIZATION header (default: $USER, else $LOGNAME).
-    #[arg(long, global = true, value_name = "USER")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rpc_user: Option<String>,
-    /// Minutes one heartbeat call may take, retries included; may be fractional (default 5).
-    #[arg(
-        long,
-        global = true,
-        value_name = "MINUTES",
-        allow_negative_numbers = true
-    )]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rpc_timeout_min: Option<f64>,
-    /// Seconds before the first retry, each next one doubling; may be fractional (default 5).
-    #[arg(
-        long,
-        global = true,
-        value_name = "SECONDS",
-        allow_negative_numbers = true
-    )]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rpc_delay_sec: Option<f64>,
-    /// Seconds one attempt may take; may be fractional (default 120).
-    #[arg(
-        long,
-        global = true,
-        value_name = "SECONDS",
-        allow_negative_numbers = true
-    )]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rpc_request_timeout_sec: Option<f64>,
-    /// The most finished jobs uploaded by one heartbeat (default 1000).
-    #[arg(long, global = true, value_name = "N")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_upload_jobs: Option<u64>,
-    /// The largest response accepted from the master, in bytes (default 268435456, 256 MiB).
-    #[arg(long, global = true, value_name = "BYTES")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_response_bytes: Option<u64>,
-    /// Hours after which `run` exits 0; may be fractional (default: never).
-    #[arg(
-        long,
-        global = true,
-        value_name = "HOURS",
-        allow_negative_numbers = true
-    )]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lifetime_hours: Option<f64>,
-    /// Where the Prometheus endpoint listens, IP:PORT (default 127.0.0.1:9464).
-    #[arg(long, global = true, value_name = "ADDR")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub metrics_addr: Option<String>,
-    /// A PEM file of CA certificates trusted for an https master besides the system's.
-    #[arg(long, global = true, value_name = "FILE")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rpc_ca_file: Option<PathBuf>,
 }
 
 #[cfg(test)]
@@ -302,6 +208,78 @@ mod tests {
         // flag; the configuration gives the message that names the key.
         let cli = parse(&["run", "--heartbeat-pause-sec", "-1"]);
         assert_eq!(cli.settings.heartbeat_pause_sec, Some(-1.0));
+    }
+
+    #[test]
+    fn help_gives_every_key_with_its_variable_and_default() {
+        let help = Cli::command().render_long_help().to_string();
+        for (flag, variable_and_default) in [
+            (
+                "--global-afe-hostname <HOST>",
+                "[env: SHARD_CLIENT_GLOBAL_AFE_HOSTNAME] [required]",
+            ),
+            (
+                "--shard-hostname <HOST>",
+                "[env: SHARD_CLIENT_SHARD_HOSTNAME] [required]",
+            ),
+            (
+                "--database-url <URL>",
+                "[env: SHARD_CLIENT_DATABASE_URL] [default: sqlite://shard-client.db?mode=rwc]",
+            ),
+            (
+                "--database-time-zone <ZONE>",
+                "[env: SHARD_CLIENT_DATABASE_TIME_ZONE] [default: UTC]",
+            ),
+            (
+                "--heartbeat-pause-sec <SECONDS>",
+                "[env: SHARD_CLIENT_HEARTBEAT_PAUSE_SEC] [default: 60]",
+            ),
+            (
+                "--rpc-path <PATH>",
+                "[env: SHARD_CLIENT_RPC_PATH] [default: /afe/server/noauth/rpc/]",
+            ),
+            (
+                "--rpc-user <USER>",
+                "[env: SHARD_CLIENT_RPC_USER] [default: from $USER or $LOGNAME]",
+            ),
+            (
+                "--rpc-timeout-min <MINUTES>",
+                "[env: SHARD_CLIENT_RPC_TIMEOUT_MIN] [default: 5]",
+            ),
+            (
+                "--rpc-delay-sec <SECONDS>",
+                "[env: SHARD_CLIENT_RPC_DELAY_SEC] [default: 5]",
+            ),
+            (
+                "--rpc-request-timeout-sec <SECONDS>",
+                "[env: SHARD_CLIENT_RPC_REQUEST_TIMEOUT_SEC] [default: 120]",
+            ),
+            (
+                "--max-upload-jobs <N>",
+                "[env: SHARD_CLIENT_MAX_UPLOAD_JOBS] [default: 1000]",
+            ),
+            (
+                "--max-response-bytes <BYTES>",
+                "[env: SHARD_CLIENT_MAX_RESPONSE_BYTES] [default: 268435456]",
+            ),
+            (
+                "--lifetime-hours <HOURS>",
+                "[env: SHARD_CLIENT_LIFETIME_HOURS] [default: never]",
+            ),
+            (
+                "--metrics-addr <ADDR>",
+                "[env: SHARD_CLIENT_METRICS_ADDR] [default: 127.0.0.1:9464]",
+            ),
+            (
+                "--rpc-ca-file <FILE>",
+                "[env: SHARD_CLIENT_RPC_CA_FILE] [default: none]",
+            ),
+        ] {
+            let mut lines = help.lines().skip_while(|line| line.trim() != flag);
+            assert!(lines.next().is_some(), "no {flag} in:\n{help}");
+            let text = lines.next().unwrap_or_default();
+            assert!(text.ends_with(variable_and_default), "{flag}: {text}");
+        }
     }
 
     #[test]

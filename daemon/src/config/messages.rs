@@ -1,17 +1,24 @@
 //! Error messages that name the key, say where its value came from, and
 //! quote it as the operator wrote it.
 
-#[allow(clippy::wildcard_imports)]
-use super::*;
+use figment::error::{Actual, Kind};
+use figment::{Figment, Metadata, Profile};
+
+use super::ConfigError;
+use super::key::{DefaultValue, Key, Secret, find};
+use super::layers::DEFAULTS;
 
 /// Where the value of `key` came from: the layer that set it last, else the
 /// layer the error came from; nothing for a fixed default.
 pub(super) fn origin(figment: &Figment, key: &str, fallback: Option<&Metadata>) -> Option<String> {
     let metadata = figment.find_metadata(key).or(fallback)?;
     if metadata.name == DEFAULTS {
-        // The one default that is not ours: a login name that is no valid
-        // header value must point at where it came from.
-        return (key == "rpc_user").then(|| "from $USER or $LOGNAME, the default".to_owned());
+        // A default that is not ours (a login name that is no valid header
+        // value) must point at where it came from.
+        return match find(key)?.default {
+            DefaultValue::Computed(_, from) => Some(format!("from {from}, the default")),
+            _ => None,
+        };
     }
     Some(match metadata.source.as_ref().and_then(|s| s.file_path()) {
         Some(path) => format!("in {}", path.display()),
@@ -24,31 +31,31 @@ pub(super) fn origin(figment: &Figment, key: &str, fallback: Option<&Metadata>) 
 }
 
 /// `key` is wrong for `reason`.
-pub(super) fn invalid(figment: &Figment, key: &str, reason: String) -> ConfigError {
+pub(super) fn invalid(figment: &Figment, key: &Key, reason: String) -> ConfigError {
     ConfigError::Key {
-        key: key.to_owned(),
+        key: key.name.to_owned(),
         reason,
-        origin: origin(figment, key, None),
+        origin: origin(figment, key.name, None),
     }
 }
 
-/// "must be <what key must be>, got <value>"; the value is left out for
-/// `rpc_user`, which is the `AUTHORIZATION` header.
-pub(super) fn must_be(key: &str, got: &str) -> String {
-    match key {
-        "rpc_user" => format!("must be {}", expected(key)),
-        _ => format!("must be {}, got {got}", expected(key)),
+/// "must be <what key must be>, got <value>"; the value is left out for a
+/// key whose value is a secret as a whole.
+pub(super) fn must_be(key: &Key, got: &str) -> String {
+    match key.secret {
+        Secret::Whole => format!("must be {}", key.must_be),
+        Secret::No | Secret::Password => format!("must be {}, got {got}", key.must_be),
     }
 }
 
 /// `key` is required and no layer set it.
-pub(super) fn required(key: &str) -> ConfigError {
+pub(super) fn missing(key: &Key) -> ConfigError {
     ConfigError::Key {
-        key: key.to_owned(),
+        key: key.name.to_owned(),
         reason: format!(
-            "is required: set it in the --config file, as {ENV_PREFIX}{} or with --{}",
-            key.to_ascii_uppercase(),
-            key.replace('_', "-")
+            "is required: set it in the --config file, as {} or with --{}",
+            key.variable(),
+            key.flag
         ),
         origin: None,
     }
@@ -66,7 +73,12 @@ pub(super) fn from_figment(figment: &Figment, error: figment::Error) -> ConfigEr
                 origin: origin(figment, key, metadata),
             };
         }
-        Kind::MissingField(key) => return required(key),
+        // Every value is optional until checked, so only a key that is not
+        // in the table could be missing here.
+        Kind::MissingField(name) => match find(name) {
+            Some(key) => return missing(key),
+            None => name.to_string(),
+        },
         _ => error.path.join("."),
     };
     if key.is_empty() {
@@ -81,11 +93,11 @@ pub(super) fn from_figment(figment: &Figment, error: figment::Error) -> ConfigEr
             message: one_line(&error.kind.to_string()),
         };
     }
-    let reason = match &error.kind {
-        Kind::InvalidType(actual, _) | Kind::InvalidValue(actual, _) => {
-            must_be(&key, &shown(&key, actual))
+    let reason = match (&error.kind, find(&key)) {
+        (Kind::InvalidType(actual, _) | Kind::InvalidValue(actual, _), Some(known)) => {
+            must_be(known, &shown(known, actual))
         }
-        kind => one_line(&kind.to_string()),
+        (kind, _) => one_line(&kind.to_string()),
     };
     ConfigError::Key {
         origin: origin(figment, &key, metadata),
@@ -95,10 +107,9 @@ pub(super) fn from_figment(figment: &Figment, error: figment::Error) -> ConfigEr
 }
 
 /// A value as the operator wrote it, not as serde names its type.
-pub(super) fn shown(key: &str, actual: &Actual) -> String {
+fn shown(key: &Key, actual: &Actual) -> String {
     match actual {
-        Actual::Str(text) if key == "database_url" => format!("{:?}", redact_url(text)),
-        Actual::Str(text) => format!("{text:?}"),
+        Actual::Str(text) => key.quoted(text),
         Actual::Char(c) => format!("{:?}", c.to_string()),
         Actual::Unsigned(n) => n.to_string(),
         Actual::Signed(n) => n.to_string(),
@@ -122,7 +133,7 @@ pub(super) fn number(x: f64) -> String {
 
 /// A multi-line parser message (TOML errors quote the line with a caret) as
 /// one line: the quoted source is dropped, the rest joined with `: `.
-pub(super) fn one_line(message: &str) -> String {
+fn one_line(message: &str) -> String {
     message
         .lines()
         .map(str::trim)

@@ -12,50 +12,33 @@
 //! Secrets: the database password and the `rpc_user` value (the
 //! `AUTHORIZATION` header) appear neither in the `Display`/`Debug` of a
 //! `Config` nor in any error message.
+//!
+//! Every key is declared once, in `keys.rs` (what a key is: `key.rs`); the
+//! flags, the layers (`layers.rs`), the checks (`check.rs`), the messages
+//! (`messages.rs`) and `--help` read that table.
 
 use std::ffi::OsString;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use figment::error::{Actual, Kind};
-use figment::providers::{Format, Serialized, Toml};
-use figment::value::{Dict, Map, Value};
-use figment::{Figment, Metadata, Profile, Provider};
-use serde::{Deserialize, Serialize};
+use figment::{Figment, Profile};
 use shard_rpc::{ProxyConfig, RpcConfig, without_credentials};
 use shard_store::redact_url;
 
-use crate::cli::Settings;
-
 mod check;
+mod key;
+mod keys;
 mod layers;
 mod messages;
 
-// The submodules are one file cut in three; they share their items.
-#[allow(clippy::wildcard_imports)]
-use check::*;
-#[allow(clippy::wildcard_imports)]
-use layers::*;
-#[allow(clippy::wildcard_imports)]
-use messages::*;
+use check::readable_by_others;
+use keys::{Checked, KEYS};
+use layers::{DEFAULTS, EnvLayer, defaults, flags, holds_password, read_file, unknown_variable};
+use messages::from_figment;
 
-/// The prefix of the environment variables that set configuration keys.
-pub const ENV_PREFIX: &str = "SHARD_CLIENT_";
-/// The database when none is configured: a SQLite file in the working
-/// directory, created when missing, so that a first run needs no setup.
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://shard-client.db?mode=rwc";
-
-/// Where lab-local times are stored when `database_time_zone` is not set.
-pub const DEFAULT_DATABASE_TIME_ZONE: &str = "UTC";
-/// The pause between two heartbeats when none is configured (60 s, §10).
-pub const DEFAULT_HEARTBEAT_PAUSE: Duration = Duration::from_secs(60);
-/// The most jobs one heartbeat uploads (`MAX_UPLOAD_JOBS` of later clients, §7).
-pub const DEFAULT_MAX_UPLOAD_JOBS: u64 = 1000;
-/// Where metrics are served when nothing is configured: loopback only, so a
-/// shard does not expose them to the network unless told to.
-pub const DEFAULT_METRICS_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9464);
+pub use keys::Settings;
 
 /// The checked configuration of the daemon.
 ///
@@ -109,17 +92,12 @@ struct Origin {
 /// Where each key's value comes from, in the order of [`KEYS`].
 fn origins(figment: &Figment) -> Vec<Origin> {
     KEYS.iter()
-        .map(|(key, ..)| {
-            let value = figment.find_value(key).ok().map(|value| match *key {
-                "database_url" => match value.as_str() {
-                    Some(url) => format!("{:?}", redact_url(url)),
-                    None => "<not a string>".to_owned(),
-                },
-                // The AUTHORIZATION value is a secret too (G12).
-                "rpc_user" => "\"<set>\"".to_owned(),
-                _ => serde_json::to_string(&value).unwrap_or_else(|_| "<unprintable>".to_owned()),
-            });
-            let from = match figment.find_metadata(key) {
+        .map(|key| {
+            let value = figment
+                .find_value(key.name)
+                .ok()
+                .map(|value| key.shown(&value));
+            let from = match figment.find_metadata(key.name) {
                 None => "not set".to_owned(),
                 Some(meta) => match &meta.source {
                     Some(figment::Source::File(path)) => {
@@ -129,11 +107,15 @@ fn origins(figment: &Figment) -> Vec<Origin> {
                     _ => format!(
                         "{} {}",
                         meta.name,
-                        meta.interpolate(&Profile::Default, &[key])
+                        meta.interpolate(&Profile::Default, &[key.name])
                     ),
                 },
             };
-            Origin { key, value, from }
+            Origin {
+                key: key.name,
+                value,
+                from,
+            }
         })
         .collect()
 }
@@ -219,16 +201,36 @@ pub fn load_from(
     let env = EnvLayer::new(vars);
     let unknown_variables = env.unknown.clone();
     let figment = figment.merge(env).merge(flags(settings));
-    let raw: Raw = figment
+    let settings: Settings = figment
         .extract()
         .map_err(|error| from_figment(&figment, error))?;
-    let mut config = check(&figment, raw, file_holds_password)?;
-    config.unknown_variables = unknown_variables;
-    config.origins = origins(&figment);
-    // The proxies are the environment's, as for the original client; they
-    // are not keys, so a file cannot set them.
-    config.rpc.proxy = proxy;
-    Ok(config)
+    let checked = Checked::new(&figment, settings)?;
+    Ok(Config {
+        rpc: RpcConfig {
+            server: checked.global_afe_hostname.clone(),
+            path: checked.rpc_path,
+            user: checked.rpc_user,
+            delay: checked.rpc_delay_sec,
+            budget: checked.rpc_timeout_min,
+            request_timeout: checked.rpc_request_timeout_sec,
+            max_response_bytes: checked.max_response_bytes,
+            extra_ca_file: checked.rpc_ca_file,
+            // The proxies are the environment's, as for the original
+            // client; they are not keys, so a file cannot set them.
+            proxy,
+        },
+        global_afe_hostname: checked.global_afe_hostname,
+        shard_hostname: checked.shard_hostname,
+        database_url: checked.database_url,
+        database_time_zone: checked.database_time_zone,
+        heartbeat_pause: checked.heartbeat_pause_sec,
+        max_upload_jobs: checked.max_upload_jobs,
+        lifetime: checked.lifetime_hours,
+        metrics_addr: checked.metrics_addr,
+        file_holds_password,
+        unknown_variables,
+        origins: origins(&figment),
+    })
 }
 
 impl Config {

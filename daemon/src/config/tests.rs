@@ -1,7 +1,19 @@
 //! Tests of the configuration: layer order, every validation error, the
 //! command line, and that secrets never show.
 
-use super::*;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::{Figment, Profile, Provider};
+use shard_rpc::{ProxyConfig, RpcConfig};
+use shard_store::redact_url;
+
+use super::check::has_password;
+use super::keys::KEYS;
+use super::layers::defaults;
+use super::messages::origin;
+use super::{Config, ConfigError, Settings, load_from};
 
 /// A TOML file under the temporary directory, removed when dropped.
 struct TempToml(PathBuf);
@@ -695,7 +707,7 @@ fn every_key_is_in_the_table() {
         .unwrap()
         .into_keys()
         .collect();
-    let mut table: Vec<String> = KEYS.iter().map(|(key, ..)| (*key).to_owned()).collect();
+    let mut table: Vec<String> = KEYS.iter().map(|key| key.name.to_owned()).collect();
     table.sort();
     assert_eq!(keys, table);
 }
