@@ -20,7 +20,6 @@
 
 mod collation;
 mod execute;
-mod journal;
 mod plan;
 mod snapshot;
 mod validate;
