@@ -12,18 +12,10 @@ pub async fn next_packet(
     shard_hostname: &str,
     max_upload_jobs: u64,
 ) -> anyhow::Result<HeartbeatRequest> {
-    let db = store.connection();
-    let known_job_ids = shard_store::known_job_ids(db).await?;
-    let known_hosts = shard_store::known_hosts(db).await?;
-    let upload = shard_store::jobs_to_upload(db, &store.layout(), max_upload_jobs).await?;
-    Ok(HeartbeatRequest {
-        shard_hostname: shard_hostname.to_owned(),
-        known_job_ids,
-        known_host_ids: known_hosts.ids,
-        known_host_statuses: known_hosts.statuses,
-        jobs: upload.jobs,
-        hqes: upload.hqes,
-    })
+    Ok(store
+        .build_packet(shard_hostname, max_upload_jobs)
+        .await?
+        .request)
 }
 
 /// The packet as a table for people.

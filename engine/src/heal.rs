@@ -42,9 +42,7 @@ pub(crate) async fn forget_hosts_the_master_lacks(shard: &Shard, cancel: &Cancel
 /// Asks the master about every known host and removes the missing ones in
 /// one write transaction. Returns their ids, ascending.
 async fn forget(shard: &Shard, cancel: &CancellationToken) -> Result<Vec<i32>, HeartbeatError> {
-    let known = shard_store::known_hosts(shard.store.connection())
-        .await?
-        .ids;
+    let known = shard.store.known_hosts().await?.ids;
     if known.is_empty() {
         return Ok(Vec::new());
     }
@@ -54,15 +52,7 @@ async fn forget(shard: &Shard, cancel: &CancellationToken) -> Result<Vec<i32>, H
     if missing.is_empty() {
         return Ok(missing);
     }
-    let txn = shard_store::begin_write(shard.store.connection()).await?;
-    let forgotten = shard_store::remove_incorrect_hosts(&txn, &missing).await?;
-    txn.commit().await.map_err(|source| {
-        HeartbeatError::Database(shard_store::StoreError::Database {
-            operation: "committing the removal of hosts the master lacks",
-            source,
-        })
-    })?;
-    Ok(forgotten)
+    Ok(shard.store.forget_hosts(&missing).await?)
 }
 
 /// The `known` ids that `listed` does not name, ascending.

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use shard_model::{HeartbeatRequest, HeartbeatResponse, RecordKind, Rejected};
 use shard_rpc::{AfeClient, Reply};
-use shard_store::{ApplyReport, Marked, Running, Store, Upload};
+use shard_store::{Packet, Running, Store, Written};
 use tokio_util::sync::CancellationToken;
 
 use crate::{HeartbeatError, PerKind, Phases, Report, heal, metrics};
@@ -39,18 +39,13 @@ pub struct Shard {
 pub struct Carried(Arc<Mutex<Option<Running>>>);
 
 impl Carried {
-    /// The running entries carried over, or (first heartbeat) those the
-    /// database shows in jobs marked uploaded.
-    async fn running(&self, txn: &sea_orm::DatabaseTransaction) -> Result<Running, HeartbeatError> {
-        let carried = self
-            .0
+    /// The running entries carried over; `None` at the first heartbeat,
+    /// when the store reads them from the database.
+    fn running(&self) -> Option<Running> {
+        self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        match carried {
-            Some(running) => Ok(running),
-            None => Ok(shard_store::running_in_marked_jobs(txn).await?),
-        }
+            .clone()
     }
 
     /// Keeps `running` for the next heartbeat; only after a commit, so a
@@ -110,72 +105,41 @@ async fn steps(shard: &Shard, cancel: &CancellationToken) -> Result<Report, Hear
     let mut phases = Phases::default();
 
     let t = Instant::now();
-    let (request, upload) = build_packet(shard).await?;
+    let packet = build_packet(shard).await?;
     phases.build = t.elapsed();
 
     let t = Instant::now();
-    let reply = call_master(shard, &request, cancel).await?;
+    let reply = call_master(shard, &packet.request, cancel).await?;
     phases.call = t.elapsed();
 
     let t = Instant::now();
-    let response = &reply.result;
-    let txn = shard_store::begin_write(shard.store.connection()).await?;
-    let running = shard.carried.running(&txn).await?;
-    let missed = shard_store::release_missed(&txn, running).await?;
-    let marked = mark_uploaded(&txn, shard, &upload).await?;
-    let mut running = missed.running;
-    running.follow(&upload, &marked.jobs);
-    let applied = shard_store::apply(&txn, &shard.store.layout(), response).await?;
-    let removed = shard_store::remove_incorrect_hosts(&txn, &response.incorrect_host_ids).await?;
-    let resynced = shard_store::resync_completed_jobs(&txn, &response.sent_job_ids()).await?;
-    txn.commit().await.map_err(|source| {
-        HeartbeatError::Database(shard_store::StoreError::Database {
-            operation: "committing the heartbeat",
-            source,
-        })
-    })?;
-    shard.carried.keep(running);
+    let mut written = shard
+        .store
+        .write_answer(&packet, &reply.result, shard.carried.running())
+        .await?;
+    shard.carried.keep(std::mem::take(&mut written.running));
     phases.write = t.elapsed();
 
-    Ok(report(
-        &request,
-        upload,
-        marked,
-        missed.released,
-        &reply,
-        applied,
-        removed,
-        resynced,
-        phases,
-    ))
+    Ok(report(packet, &reply, written, phases))
 }
 
 /// §7 step 1: what the shard knows and what it uploads.
-async fn build_packet(shard: &Shard) -> Result<(HeartbeatRequest, Upload), HeartbeatError> {
-    let db = shard.store.connection();
-    let known_job_ids = shard_store::known_job_ids(db).await?;
-    let known_hosts = shard_store::known_hosts(db).await?;
-    let upload =
-        shard_store::jobs_to_upload(db, &shard.store.layout(), shard.max_upload_jobs).await?;
-    metrics::packet(known_job_ids.len(), known_hosts.ids.len());
+async fn build_packet(shard: &Shard) -> Result<Packet, HeartbeatError> {
+    let packet = shard
+        .store
+        .build_packet(&shard.hostname, shard.max_upload_jobs)
+        .await?;
+    let request = &packet.request;
+    metrics::packet(request.known_job_ids.len(), request.known_host_ids.len());
     tracing::debug!(
-        known_jobs = known_job_ids.len(),
-        first_known_jobs = ?&known_job_ids[..known_job_ids.len().min(LOGGED_JOB_IDS)],
-        known_hosts = known_hosts.ids.len(),
-        uploading = ?upload.job_ids(),
-        deferred = ?upload.deferred,
+        known_jobs = request.known_job_ids.len(),
+        first_known_jobs = ?&request.known_job_ids[..request.known_job_ids.len().min(LOGGED_JOB_IDS)],
+        known_hosts = request.known_host_ids.len(),
+        uploading = ?packet.uploaded_job_ids(),
+        deferred = ?packet.deferred,
         "heartbeat packet built"
     );
-    let request = HeartbeatRequest {
-        shard_hostname: shard.hostname.clone(),
-        known_job_ids,
-        known_host_ids: known_hosts.ids,
-        known_host_statuses: known_hosts.statuses,
-        // The packet owns copies so `upload` can still name the jobs to mark.
-        jobs: upload.jobs.clone(),
-        hqes: upload.hqes.clone(),
-    };
-    Ok((request, upload))
+    Ok(packet)
 }
 
 /// §7 step 2: the call, with the client's retries.
@@ -187,33 +151,24 @@ async fn call_master(
     Ok(shard.client.call(METHOD, request, cancel).await?)
 }
 
-/// §7 step 3: after a JSON-RPC result, the uploaded jobs whose entries did
-/// not change meanwhile are this shard's again. The shard row may not exist
-/// yet (it arrives with the first host or job); then the jobs go up again
-/// next time, harmlessly.
-async fn mark_uploaded(
-    txn: &sea_orm::DatabaseTransaction,
-    shard: &Shard,
-    upload: &Upload,
-) -> Result<Marked, HeartbeatError> {
-    let shard_id = shard_store::shard_id_by_hostname(txn, &shard.hostname).await?;
-    let layout = shard.store.layout();
-    Ok(shard_store::mark_uploaded(txn, &layout, upload, shard_id).await?)
-}
-
-#[allow(clippy::too_many_arguments)]
+/// The report of a heartbeat that sent `packet`, got `reply` and wrote it.
 fn report(
-    request: &HeartbeatRequest,
-    upload: Upload,
-    marked: Marked,
-    released_unsignalled: Vec<i32>,
+    packet: Packet,
     reply: &Reply<HeartbeatResponse>,
-    applied: ApplyReport,
-    incorrect_hosts_removed: Vec<i32>,
-    jobs_resynced: Vec<i32>,
+    written: Written,
     phases: Phases,
 ) -> Report {
+    let jobs_uploaded = packet.uploaded_job_ids();
+    let request: &HeartbeatRequest = &packet.request;
     let response = &reply.result;
+    let Written {
+        marked,
+        released_unsignalled,
+        applied,
+        incorrect_hosts_removed,
+        jobs_resynced,
+        running: _,
+    } = written;
     let received = PerKind {
         hosts: response.received(RecordKind::Host),
         jobs: response.received(RecordKind::Job),
@@ -225,11 +180,11 @@ fn report(
     Report {
         known_jobs: request.known_job_ids.len(),
         known_hosts: request.known_host_ids.len(),
-        jobs_uploaded: upload.job_ids(),
-        hqes_uploaded: upload.hqes.len(),
+        jobs_uploaded,
+        hqes_uploaded: request.hqes.len(),
         jobs_changed_in_flight: marked.changed,
         jobs_released_unsignalled: released_unsignalled,
-        jobs_deferred: upload.deferred,
+        jobs_deferred: packet.deferred,
         received,
         applied: PerKind {
             hosts: applied.hosts,

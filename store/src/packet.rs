@@ -64,11 +64,40 @@ impl Upload {
         self.jobs.iter().map(|j| j.id).collect()
     }
 
+    /// The upload as marking and following read it.
+    fn sent(&self) -> Sent<'_> {
+        Sent {
+            jobs: &self.jobs,
+            hqes: &self.hqes,
+            hqe_jobs: &self.hqe_jobs,
+        }
+    }
+
+    /// Splits the upload into its jobs and entries (which go on the wire)
+    /// and the job of each entry (which marking needs afterwards).
+    pub(crate) fn into_parts(self) -> (Vec<Job>, Vec<Hqe>, Vec<i32>, Vec<i32>) {
+        (self.jobs, self.hqes, self.deferred, self.hqe_jobs)
+    }
+}
+
+/// Uploaded jobs and entries, wherever they are held (an [`Upload`], or
+/// the request a packet sent), with the job of each entry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sent<'a> {
+    /// The jobs, in upload order.
+    pub(crate) jobs: &'a [Job],
+    /// Their entries, by id.
+    pub(crate) hqes: &'a [Hqe],
+    /// The job of each entry, at the same index.
+    pub(crate) hqe_jobs: &'a [i32],
+}
+
+impl Sent<'_> {
     /// The uploaded entries of each job, in id order.
     fn entries_by_job(&self) -> BTreeMap<i32, Vec<&Hqe>> {
         let mut by_job: BTreeMap<i32, Vec<&Hqe>> =
             self.jobs.iter().map(|j| (j.id, Vec::new())).collect();
-        for (job, hqe) in self.hqe_jobs.iter().zip(&self.hqes) {
+        for (job, hqe) in self.hqe_jobs.iter().zip(self.hqes) {
             by_job.entry(*job).or_default().push(hqe);
         }
         by_job
@@ -268,10 +297,20 @@ pub async fn mark_uploaded(
     upload: &Upload,
     shard_id: Option<i32>,
 ) -> Result<Marked, StoreError> {
+    mark_sent(db, layout, upload.sent(), shard_id).await
+}
+
+/// [`mark_uploaded`] for jobs wherever they are held.
+pub(crate) async fn mark_sent(
+    db: &impl ConnectionTrait,
+    layout: &Layout,
+    sent: Sent<'_>,
+    shard_id: Option<i32>,
+) -> Result<Marked, StoreError> {
     let Some(shard_id) = shard_id else {
         return Ok(Marked::default());
     };
-    let uploaded = upload.entries_by_job();
+    let uploaded = sent.entries_by_job();
     let ids: Vec<i32> = uploaded.keys().copied().collect();
     let mut now: BTreeMap<i32, Vec<Hqe>> = BTreeMap::new();
     for (job, hqe) in entries_of(db, layout, &ids, Lock::Exclusive)
@@ -318,8 +357,13 @@ impl Running {
     /// Follows the entries of the `marked` jobs of `upload` that were not
     /// complete when uploaded.
     pub fn follow(&mut self, upload: &Upload, marked: &[i32]) {
+        self.follow_sent(upload.sent(), marked);
+    }
+
+    /// [`Running::follow`] for jobs wherever they are held.
+    pub(crate) fn follow_sent(&mut self, sent: Sent<'_>, marked: &[i32]) {
         let marked: BTreeSet<i32> = marked.iter().copied().collect();
-        for (job, hqe) in upload.hqe_jobs.iter().zip(&upload.hqes) {
+        for (job, hqe) in sent.hqe_jobs.iter().zip(sent.hqes) {
             if marked.contains(job) && hqe.complete != Some(true) {
                 self.0.entry(*job).or_default().insert(hqe.id);
             }
