@@ -7,9 +7,8 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogFormat;
 
-/// What is logged when `RUST_LOG` is not set: our events at info, the
-/// migration tool's "no pending migrations" chatter only when it matters.
-const DEFAULT_FILTER: &str = "info,sea_orm_migration=warn";
+/// What is logged when `RUST_LOG` is not set: events at info.
+const DEFAULT_FILTER: &str = "info";
 
 /// Targets that trace values holding secrets, capped whatever `RUST_LOG`
 /// asks: sea-orm's drivers trace their connect options, database URL and

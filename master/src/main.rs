@@ -165,7 +165,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("info,sea_orm_migration=warn")
+                tracing_subscriber::EnvFilter::new("info")
             }),
         )
         .with_writer(std::io::stderr)

@@ -12,11 +12,10 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
-use sea_orm_migration::MigratorTrait;
 
 use crate::error::{StoreError, redact_url};
 use crate::layout::Layout;
-use crate::migration::Migrator;
+use crate::migration;
 use crate::schema::AFE_TABLES;
 use sea_orm::{DbErr, RuntimeErr};
 
@@ -222,30 +221,20 @@ impl Store {
     /// Creates the missing `afe_` tables and adopts the existing ones
     /// untouched (§9), then reports which were which.
     ///
-    /// When every table exists nothing is written at all, not even the
-    /// migration tool's bookkeeping table: a client whose database user may
-    /// only read and write rows (or a read-only `status`) still starts.
+    /// When every table exists nothing is written at all: a client whose
+    /// database user may only read and write rows (or a read-only
+    /// `status`) still starts.
     pub async fn migrate(&self) -> Result<MigrateReport, StoreError> {
-        let manager = sea_orm_migration::SchemaManager::new(&self.db);
-        let mut before = Vec::new();
-        for table in AFE_TABLES {
-            if manager
-                .has_table(table)
-                .await
-                .map_err(StoreError::Migrate)?
-            {
-                before.push(table);
-            }
-        }
-        if before.len() < AFE_TABLES.len() {
-            Migrator::up(&self.db, None)
-                .await
-                .map_err(StoreError::Migrate)?;
-        }
+        let before = self.refresh_layout().await?;
+        migration::create_missing(&self.db, &before)
+            .await
+            .map_err(StoreError::Migrate)?;
         // What exists now, created or adopted, is what every later read,
         // write and check follows.
         self.refresh_layout().await?;
-        let (adopted, created) = AFE_TABLES.iter().partition(|t| before.contains(t));
+        let (adopted, created) = AFE_TABLES
+            .iter()
+            .partition(|t| before.table(t).is_some());
         Ok(MigrateReport { created, adopted })
     }
 

@@ -1,5 +1,8 @@
 //! Creates the `afe_` tables of §9 that are missing, with their keys, unique
 //! constraints, foreign keys and the indexes the shard client's queries use.
+//! A table that exists is adopted untouched: never altered, converted or
+//! dropped, and nothing else is added to the database (no bookkeeping
+//! table: the schema is Autotest's and fixed, so there is one "migration").
 //!
 //! Types follow Autotest's MySQL schema (`tinyint(1)` booleans, `smallint`
 //! enums, `run_reset` as `smallint`); PostgreSQL gets real `boolean`s and
@@ -7,39 +10,34 @@
 //! MySQL tables are InnoDB, utf8mb4 with the DYNAMIC row format that the
 //! 750-character unique label name needs.
 
-use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
+use sea_orm::sea_query::{
+    ColumnDef, ForeignKey, Index, IndexCreateStatement, TableCreateStatement,
+};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr};
 
+use crate::layout::Layout;
 use crate::schema::{EMAIL_LIST, LABEL_NAME, NAME, SHORT_NAME, VALUE};
 
-/// The first migration.
-pub struct Migration;
-
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m20261128_000001_create_afe_tables"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let backend = manager.get_database_backend();
-        for table in tables(backend) {
-            if manager.has_table(table.name).await? {
-                continue;
-            }
-            manager.create_table(table.create).await?;
-            for index in table.indexes {
-                manager.create_index(index).await?;
-            }
+/// Creates the tables `layout` (the catalog as read) lacks, parents first,
+/// each with its indexes, and returns their names. MySQL commits each DDL
+/// statement on its own, so a failure leaves the tables created so far;
+/// the next start creates the rest.
+pub(crate) async fn create_missing(
+    db: &impl ConnectionTrait,
+    layout: &Layout,
+) -> Result<Vec<&'static str>, DbErr> {
+    let mut created = Vec::new();
+    for table in tables(db.get_database_backend()) {
+        if layout.table(table.name).is_some() {
+            continue;
         }
-        Ok(())
+        db.execute(&table.create).await?;
+        for index in &table.indexes {
+            db.execute(index).await?;
+        }
+        created.push(table.name);
     }
-
-    // `down` is left to sea-orm's default, which refuses: dropping the AFE
-    // tables would destroy a lab's job history, and on an adopted database
-    // they were never ours to drop.
+    Ok(created)
 }
 
 /// One table to create, with the indexes that are created beside it.
@@ -180,7 +178,7 @@ impl Builder {
 
 impl Table {
     fn create_statement(name: &'static str) -> TableCreateStatement {
-        let mut create = sea_orm_migration::prelude::Table::create();
+        let mut create = sea_orm::sea_query::Table::create();
         create.table(name).if_not_exists();
         create
     }
