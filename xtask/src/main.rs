@@ -5,9 +5,11 @@
 //! - `bench`: heartbeat throughput against the database floor;
 //! - `chaos`: the demo lab under injected faults, then its invariants;
 //! - `oracle`: the differential tests of apply and packet, for a soak;
+//! - `build-stats`: cold build times and the release binary's size;
 //! - `ci`: the local twin of `.ci/run`.
 
 mod bench;
+mod build_stats;
 mod chaos;
 mod db;
 mod demo;
@@ -41,6 +43,9 @@ enum Task {
     /// Prove the bulk apply equal to the reference apply and the packet to
     /// a plain reading, on many more random cases than CI runs.
     Oracle(oracle::Options),
+    /// Cold build times (tests, release daemon) in fresh target
+    /// directories, and the size of the release `shard-client`.
+    BuildStats(build_stats::Options),
     /// fmt, clippy and the tests, as .ci/run does (without its backends).
     Ci,
     /// Holds a write lock on a SQLite database (chaos runs this as a
@@ -61,6 +66,7 @@ fn main() -> ExitCode {
         Task::Bench(options) => bench::run(options),
         Task::Chaos(options) => chaos::run(options),
         Task::Oracle(options) => oracle::run(options),
+        Task::BuildStats(options) => build_stats::run(options),
         Task::Ci => ci(),
         Task::HoldSqliteLock { url, seconds } => chaos::hold_sqlite_lock(&url, seconds),
     };

@@ -63,16 +63,17 @@ pub struct Lab {
 
 impl Lab {
     /// Starts the master, and per shard a database on `backend`, a proxy,
-    /// a client and a scheduler.
+    /// a client and a scheduler; the binaries are in `bin`.
     pub async fn start(
         dir: &Path,
+        bin: &Path,
         master_db: Store,
         master_url: String,
         shards: u32,
         backend: Backend,
         stop: CancellationToken,
     ) -> Result<Lab> {
-        let bin = crate::target_dir().join("debug");
+        let bin = bin.to_owned();
         let master_port = free_port()?;
         let mut lab = Lab {
             master_db,

@@ -188,7 +188,7 @@ pub fn run(options: Options) -> Result<()> {
 }
 
 async fn chaos(options: Options) -> Result<()> {
-    let (dir, _) = crate::demo::prepare_lab(&options.dir)?;
+    let (dir, bin) = crate::demo::prepare_lab(&options.dir)?;
 
     let rounds = if options.quick {
         ALL_FAULTS.len() as u32
@@ -214,6 +214,7 @@ async fn chaos(options: Options) -> Result<()> {
     let stop = CancellationToken::new();
     let mut lab = Lab::start(
         &dir,
+        &bin,
         master_db,
         master_url,
         spec.shards,

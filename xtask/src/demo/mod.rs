@@ -246,9 +246,16 @@ fn lab_spec(options: &Options) -> LabSpec {
     }
 }
 
+/// Where a lab takes prebuilt binaries from instead of building them:
+/// `.ci/run` builds the whole workspace once and points here, because a
+/// `cargo build -p …` of two packages unifies the dependencies' features
+/// differently from the workspace build and compiles much of the tree again.
+const PREBUILT_ENV: &str = "SHARD_XTASK_BINARIES";
+
 /// Empties the lab directory (relative to the workspace root unless
-/// absolute) and builds the binaries a lab runs; returns the directory and
-/// where the binaries are.
+/// absolute) and builds the binaries a lab runs (unless [`PREBUILT_ENV`]
+/// names a directory holding them); returns the directory and where the
+/// binaries are.
 pub(crate) fn prepare_lab(dir: &Path) -> Result<(PathBuf, PathBuf)> {
     let dir = if dir.is_absolute() {
         dir.to_owned()
@@ -256,6 +263,18 @@ pub(crate) fn prepare_lab(dir: &Path) -> Result<(PathBuf, PathBuf)> {
         crate::workspace_root().join(dir)
     };
     prepare_dir(&dir)?;
+    if let Some(bin) = std::env::var_os(PREBUILT_ENV) {
+        let bin = PathBuf::from(bin);
+        for name in ["shard-client", "shard-master"] {
+            if !bin.join(name).is_file() {
+                anyhow::bail!(
+                    "{PREBUILT_ENV}={} holds no {name}: build the workspace first",
+                    bin.display()
+                );
+            }
+        }
+        return Ok((dir, bin));
+    }
     println!("building shard-client and shard-master …");
     crate::cargo(&[
         "build",
