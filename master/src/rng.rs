@@ -1,5 +1,5 @@
-//! A small seedable generator shared by the lab generator and the chaos
-//! schedule: the same seed gives the same lab and the same faults, with no
+//! A small seedable generator shared by the lab generator, the chaos
+//! schedule and the scheduler simulator (`shard-tests`): the same seed gives the same lab and the same faults, with no
 //! dependency.
 
 /// splitmix64: tiny, fast, and good enough to vary labs, durations and
@@ -26,6 +26,18 @@ impl SplitMix64 {
     pub fn below(&mut self, n: u64) -> u64 {
         if n == 0 { 0 } else { self.next_u64() % n }
     }
+
+    /// Uniform in `[0, 1)`.
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1_u64 << 53) as f64
+    }
+
+    /// Uniform in `range`; an empty range yields its start.
+    pub fn in_range(&mut self, range: &std::ops::RangeInclusive<u32>) -> u32 {
+        let (low, high) = (*range.start(), (*range.end()).max(*range.start()));
+        let span = u64::from(high - low) + 1;
+        low + u32::try_from(self.below(span)).unwrap_or(0)
+    }
 }
 
 #[cfg(test)]
@@ -49,5 +61,13 @@ mod tests {
             assert!(r.below(3) < 3);
         }
         assert_eq!(r.below(0), 0);
+        for _ in 0..1000 {
+            let x = r.next_f64();
+            assert!((0.0..1.0).contains(&x));
+            assert!((2..=4).contains(&r.in_range(&(2..=4))));
+        }
+        #[allow(clippy::reversed_empty_ranges)]
+        let empty = 5..=3;
+        assert_eq!(r.in_range(&empty), 5);
     }
 }

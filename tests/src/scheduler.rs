@@ -55,6 +55,7 @@ use sea_orm::{
 use shard_model::status::{
     HOST_STATUSES, HQE_ACTIVE_STATUSES, HQE_COMPLETE_STATUSES, HQE_STATUSES,
 };
+use shard_master::rng::SplitMix64;
 use shard_store::StoreError;
 use shard_store::entity::{
     afe_host_queue_entries as hqes, afe_hosts as hosts, afe_hosts_labels as host_labels,
@@ -241,7 +242,7 @@ impl Scheduler {
     pub fn new(conn: DatabaseConnection, config: SchedulerConfig) -> Scheduler {
         Scheduler {
             conn,
-            rng: SplitMix64(config.seed),
+            rng: SplitMix64::new(config.seed),
             config,
             tick: 0,
             finishes_at: HashMap::new(),
@@ -818,29 +819,3 @@ fn database(operation: &'static str) -> impl FnOnce(DbErr) -> StoreError {
     move |source| StoreError::Database { operation, source }
 }
 
-/// splitmix64: tiny, seedable and good enough to pick durations and
-/// failures reproducibly.
-#[derive(Debug, Clone)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, 1)`.
-    fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1_u64 << 53) as f64
-    }
-
-    /// Uniform in `range`; an empty range yields its start.
-    fn in_range(&mut self, range: &RangeInclusive<u32>) -> u32 {
-        let (low, high) = (*range.start(), (*range.end()).max(*range.start()));
-        let span = u64::from(high - low) + 1;
-        low + u32::try_from(self.next_u64() % span).unwrap_or(0)
-    }
-}
