@@ -13,8 +13,8 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect,
 };
-use shard_store::chunk;
-use shard_store::entity::{
+use shard_store::schema::chunk;
+use shard_store::schema::entity::{
     afe_acl_groups as groups, afe_acl_groups_hosts as group_hosts,
     afe_acl_groups_users as group_users, afe_users as users,
 };

@@ -14,13 +14,15 @@ use std::collections::{BTreeSet, HashMap};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 use sea_orm::{ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Map, Value, json};
-use shard_store::chunk;
-use shard_store::entity::{
+use shard_store::schema::chunk;
+use shard_store::schema::entity::{
     afe_acl_groups as groups, afe_hosts as hosts, afe_labels as labels, afe_shards as shards,
     afe_users as users,
 };
 
-use crate::load::{HostLinks, host_links, rows_in};
+use shard_store::schema::read::models_in;
+
+use crate::load::{HostLinks, host_links};
 use crate::{Fault, render};
 
 /// The names of `host_protections.Protection`, by value.
@@ -153,28 +155,28 @@ pub async fn get_hosts(db: &impl ConnectionTrait, query: &HostQuery) -> Result<V
     } = host_links(db, &ids).await?;
     let label_ids: BTreeSet<i32> = label_links.iter().filter_map(|l| l.label_id).collect();
     let labels: HashMap<i32, labels::Model> =
-        rows_in::<labels::Entity>(db, labels::Column::Id, labels::Column::Id, &label_ids)
+        models_in::<labels::Entity>(db, labels::Column::Id, labels::Column::Id, &label_ids)
             .await?
             .into_iter()
             .map(|l| (l.id, l))
             .collect();
     let group_ids: BTreeSet<i32> = group_links.iter().filter_map(|l| l.aclgroup_id).collect();
     let groups: HashMap<i32, Option<String>> =
-        rows_in::<groups::Entity>(db, groups::Column::Id, groups::Column::Id, &group_ids)
+        models_in::<groups::Entity>(db, groups::Column::Id, groups::Column::Id, &group_ids)
             .await?
             .into_iter()
             .map(|g| (g.id, g.name))
             .collect();
     let shard_ids: BTreeSet<i32> = rows.iter().filter_map(|h| h.shard_id).collect();
     let shards: HashMap<i32, String> =
-        rows_in::<shards::Entity>(db, shards::Column::Id, shards::Column::Id, &shard_ids)
+        models_in::<shards::Entity>(db, shards::Column::Id, shards::Column::Id, &shard_ids)
             .await?
             .into_iter()
             .map(|s| (s.id, s.hostname))
             .collect();
     let user_ids: BTreeSet<i32> = rows.iter().filter_map(|h| h.locked_by_id).collect();
     let logins: HashMap<i32, Option<String>> =
-        rows_in::<users::Entity>(db, users::Column::Id, users::Column::Id, &user_ids)
+        models_in::<users::Entity>(db, users::Column::Id, users::Column::Id, &user_ids)
             .await?
             .into_iter()
             .map(|u| (u.id, u.login))

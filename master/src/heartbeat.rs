@@ -4,12 +4,8 @@
 
 use std::collections::BTreeSet;
 
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use shard_model::{HeartbeatRequest, HeartbeatResponse};
-use shard_store::entity::afe_shards as shards;
 
 use crate::request::Heartbeat;
 use crate::{Call, Fault, Mode, assign, load, statuses, uploads};
@@ -100,13 +96,7 @@ async fn answer(
 
 /// §8 step 1: the shard by hostname (the lowest id if several share it).
 async fn find_shard(db: &impl ConnectionTrait, hostname: &str) -> Result<i32, Fault> {
-    shards::Entity::find()
-        .select_only()
-        .column(shards::Column::Id)
-        .filter(shards::Column::Hostname.eq(hostname))
-        .order_by_asc(shards::Column::Id)
-        .into_tuple::<i32>()
-        .one(db)
+    shard_store::shard_id_by_hostname(db, hostname)
         .await?
         .ok_or_else(|| Fault::new("DoesNotExist", "Shard matching query does not exist."))
 }

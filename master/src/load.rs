@@ -3,50 +3,29 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::ConnectionTrait;
 use shard_model::{AclGroup, Host, Job, JobKeyval, Label, Shard, ToOne, User};
-use shard_store::chunk;
-use shard_store::convert::{
+use shard_store::schema::convert::{
     attribute_from_row, group_from_row, host_from_row, hqe_from_row, job_from_row, keyval_from_row,
     label_from_row, shard_from_row, user_from_row,
 };
-use shard_store::entity::{
+use shard_store::schema::entity::{
     afe_acl_groups as groups, afe_acl_groups_hosts as group_hosts,
     afe_acl_groups_users as group_users, afe_host_attributes as attributes,
     afe_host_queue_entries as hqes, afe_hosts as hosts, afe_hosts_labels as host_labels,
     afe_job_keyvals as keyvals, afe_jobs as jobs, afe_jobs_dependency_labels as job_labels,
     afe_labels as labels, afe_shards as shards, afe_users as users,
 };
+use shard_store::schema::read::models_in;
 
 use crate::Fault;
-
-/// `SELECT * FROM E WHERE column IN (keys)`, chunked, ordered by `order`.
-pub(crate) async fn rows_in<E: EntityTrait>(
-    db: &impl ConnectionTrait,
-    column: E::Column,
-    order: E::Column,
-    keys: &BTreeSet<i32>,
-) -> Result<Vec<E::Model>, Fault> {
-    let keys: Vec<i32> = keys.iter().copied().collect();
-    let mut out = Vec::new();
-    for chunk in chunk::by_params(db.get_database_backend(), 1, &keys) {
-        out.extend(
-            E::find()
-                .filter(column.is_in(chunk.iter().copied()))
-                .order_by_asc(order)
-                .all(db)
-                .await?,
-        );
-    }
-    Ok(out)
-}
 
 async fn labels_by_id(
     db: &impl ConnectionTrait,
     ids: &BTreeSet<i32>,
 ) -> Result<HashMap<i32, Label>, Fault> {
     Ok(
-        rows_in::<labels::Entity>(db, labels::Column::Id, labels::Column::Id, ids)
+        models_in::<labels::Entity>(db, labels::Column::Id, labels::Column::Id, ids)
             .await?
             .into_iter()
             .map(|row| (row.id, label_from_row(row)))
@@ -59,7 +38,7 @@ async fn shards_by_id(
     ids: &BTreeSet<i32>,
 ) -> Result<HashMap<i32, Shard>, Fault> {
     Ok(
-        rows_in::<shards::Entity>(db, shards::Column::Id, shards::Column::Id, ids)
+        models_in::<shards::Entity>(db, shards::Column::Id, shards::Column::Id, ids)
             .await?
             .into_iter()
             .map(|row| (row.id, shard_from_row(row)))
@@ -105,21 +84,21 @@ pub(crate) async fn host_links(
     ids: &BTreeSet<i32>,
 ) -> Result<HostLinks, Fault> {
     Ok(HostLinks {
-        labels: rows_in::<host_labels::Entity>(
+        labels: models_in::<host_labels::Entity>(
             db,
             host_labels::Column::HostId,
             host_labels::Column::Id,
             ids,
         )
         .await?,
-        groups: rows_in::<group_hosts::Entity>(
+        groups: models_in::<group_hosts::Entity>(
             db,
             group_hosts::Column::HostId,
             group_hosts::Column::Id,
             ids,
         )
         .await?,
-        attributes: rows_in::<attributes::Entity>(
+        attributes: models_in::<attributes::Entity>(
             db,
             attributes::Column::HostId,
             attributes::Column::Id,
@@ -136,7 +115,7 @@ pub async fn hosts_with_dependencies(
     ids: &[i32],
 ) -> Result<Vec<Host>, Fault> {
     let ids: BTreeSet<i32> = ids.iter().copied().collect();
-    let rows = rows_in::<hosts::Entity>(db, hosts::Column::Id, hosts::Column::Id, &ids).await?;
+    let rows = models_in::<hosts::Entity>(db, hosts::Column::Id, hosts::Column::Id, &ids).await?;
     let HostLinks {
         labels: label_links,
         groups: group_links,
@@ -147,8 +126,8 @@ pub async fn hosts_with_dependencies(
     let labels = labels_by_id(db, &label_ids).await?;
     let group_ids: BTreeSet<i32> = group_links.iter().filter_map(|l| l.aclgroup_id).collect();
     let group_rows =
-        rows_in::<groups::Entity>(db, groups::Column::Id, groups::Column::Id, &group_ids).await?;
-    let member_links = rows_in::<group_users::Entity>(
+        models_in::<groups::Entity>(db, groups::Column::Id, groups::Column::Id, &group_ids).await?;
+    let member_links = models_in::<group_users::Entity>(
         db,
         group_users::Column::AclgroupId,
         group_users::Column::Id,
@@ -157,7 +136,7 @@ pub async fn hosts_with_dependencies(
     .await?;
     let user_ids: BTreeSet<i32> = member_links.iter().filter_map(|l| l.user_id).collect();
     let users: HashMap<i32, User> =
-        rows_in::<users::Entity>(db, users::Column::Id, users::Column::Id, &user_ids)
+        models_in::<users::Entity>(db, users::Column::Id, users::Column::Id, &user_ids)
             .await?
             .into_iter()
             .map(|row| (row.id, user_from_row(row)))
@@ -227,14 +206,18 @@ pub async fn jobs_with_dependencies(
     ids: &[i32],
 ) -> Result<Vec<Job>, Fault> {
     let ids: BTreeSet<i32> = ids.iter().copied().collect();
-    let rows = rows_in::<jobs::Entity>(db, jobs::Column::Id, jobs::Column::Id, &ids).await?;
-    let label_links =
-        rows_in::<job_labels::Entity>(db, job_labels::Column::JobId, job_labels::Column::Id, &ids)
-            .await?;
+    let rows = models_in::<jobs::Entity>(db, jobs::Column::Id, jobs::Column::Id, &ids).await?;
+    let label_links = models_in::<job_labels::Entity>(
+        db,
+        job_labels::Column::JobId,
+        job_labels::Column::Id,
+        &ids,
+    )
+    .await?;
     let entry_rows =
-        rows_in::<hqes::Entity>(db, hqes::Column::JobId, hqes::Column::Id, &ids).await?;
+        models_in::<hqes::Entity>(db, hqes::Column::JobId, hqes::Column::Id, &ids).await?;
     let keyval_rows =
-        rows_in::<keyvals::Entity>(db, keyvals::Column::JobId, keyvals::Column::Id, &ids).await?;
+        models_in::<keyvals::Entity>(db, keyvals::Column::JobId, keyvals::Column::Id, &ids).await?;
     let label_ids: BTreeSet<i32> = label_links
         .iter()
         .map(|l| l.label_id)
@@ -297,7 +280,7 @@ pub async fn keyvals_of(
 ) -> Result<Vec<JobKeyval>, Fault> {
     let ids: BTreeSet<i32> = job_ids.iter().copied().collect();
     Ok(
-        rows_in::<keyvals::Entity>(db, keyvals::Column::JobId, keyvals::Column::Id, &ids)
+        models_in::<keyvals::Entity>(db, keyvals::Column::JobId, keyvals::Column::Id, &ids)
             .await?
             .into_iter()
             .map(keyval_from_row)

@@ -5,7 +5,7 @@
 //!
 //! The lab is planned in memory first (a pure function of the spec and its
 //! seed), then written in one transaction with one multi-row `INSERT` per
-//! table and chunk ([`shard_store::chunk::by_params`]), so a lab of 10,000
+//! table and chunk ([`shard_store::schema::chunk::by_params`]), so a lab of 10,000
 //! jobs costs a few dozen statements, not tens of thousands. Ids are
 //! assigned explicitly from 1, which is why only an empty master can be
 //! seeded.
@@ -26,11 +26,12 @@ use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityName,
     EntityTrait, Iterable, QuerySelect, Statement, TransactionTrait,
 };
-use shard_store::entity::{
+use shard_store::StoreError;
+use shard_store::schema::chunk;
+use shard_store::schema::entity::{
     afe_acl_groups as groups, afe_hosts as hosts, afe_jobs as jobs, afe_labels as labels,
     afe_shards as shards, afe_users as users,
 };
-use shard_store::{StoreError, chunk};
 
 use plan::{Lab, plan};
 

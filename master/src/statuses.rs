@@ -10,10 +10,10 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
-use shard_store::chunk;
-use shard_store::entity::afe_hosts as hosts;
+use shard_store::schema::chunk;
+use shard_store::schema::entity::afe_hosts as hosts;
+use shard_store::schema::write::update_by_id;
 
 use crate::acl::{self, User};
 use crate::{Call, Fault};
@@ -91,7 +91,15 @@ pub async fn sync_host_statuses(
         .into_iter()
         .filter_map(|id| hosts.remove(&id).map(|h| (id, h.status)))
         .collect();
-    write_statuses(db, &changed).await?;
+    // One `UPDATE … SET status = CASE id …` per chunk.
+    update_by_id(
+        db,
+        hosts::Entity,
+        hosts::Column::Status,
+        hosts::Column::Id,
+        &changed,
+    )
+    .await?;
     match failure {
         Some(fault) => Err(fault),
         None => Ok(()),
@@ -128,27 +136,4 @@ async fn read_hosts(
         }
     }
     Ok(out)
-}
-
-/// One `UPDATE … SET status = CASE id …` per chunk.
-async fn write_statuses(
-    db: &impl ConnectionTrait,
-    changed: &[(i32, Option<String>)],
-) -> Result<(), Fault> {
-    for chunk in chunk::by_params(db.get_database_backend(), 3, changed) {
-        let Some((first_id, first)) = chunk.first() else {
-            continue;
-        };
-        let mut case = Expr::case(Expr::col(hosts::Column::Id).eq(*first_id), first.clone());
-        for (id, status) in &chunk[1..] {
-            case = case.case(Expr::col(hosts::Column::Id).eq(*id), status.clone());
-        }
-        let stmt = Query::update()
-            .table(hosts::Entity)
-            .value(hosts::Column::Status, case)
-            .and_where(Expr::col(hosts::Column::Id).is_in(chunk.iter().map(|(id, _)| *id)))
-            .to_owned();
-        db.execute(&stmt).await?;
-    }
-    Ok(())
 }

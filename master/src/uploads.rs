@@ -16,14 +16,14 @@
 //! mode writes nothing (its transaction would roll them back anyway).
 
 mod fields;
-mod write;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ConnectionTrait, EntityTrait};
 use serde_json::{Map, Value};
-use shard_store::chunk;
-use shard_store::entity::{afe_host_queue_entries as hqes, afe_jobs as jobs};
+use shard_store::schema::entity::{afe_host_queue_entries as hqes, afe_jobs as jobs};
+use shard_store::schema::read::models_in;
+use shard_store::schema::write::upsert_models;
 
 use crate::{Fault, Mode};
 
@@ -57,12 +57,13 @@ pub async fn persist(
 ) -> Result<Persisted, Fault> {
     let mut persisted = Persisted::default();
     let mut job_rows =
-        rows::<jobs::Entity>(db, jobs::Column::Id, ids_of(uploaded_jobs), |r| r.id).await?;
+        rows_by_id::<jobs::Entity>(db, jobs::Column::Id, ids_of(uploaded_jobs), |r| r.id).await?;
     let mut failure = walk_jobs(&mut job_rows, uploaded_jobs, shard_id, mode, &mut persisted).err();
     let mut hqe_rows = HashMap::new();
     if failure.is_none() && !uploaded_hqes.is_empty() {
         hqe_rows =
-            rows::<hqes::Entity>(db, hqes::Column::Id, ids_of(uploaded_hqes), |r| r.id).await?;
+            rows_by_id::<hqes::Entity>(db, hqes::Column::Id, ids_of(uploaded_hqes), |r| r.id)
+                .await?;
         failure = walk_hqes(&mut hqe_rows, uploaded_hqes, mode, &mut persisted).err();
     }
     if let Some(fault) = failure.as_ref()
@@ -73,11 +74,11 @@ pub async fn persist(
     let job_ids: BTreeSet<i32> = persisted.jobs.iter().copied().collect();
     let changed_jobs: Vec<&jobs::Model> =
         job_ids.iter().filter_map(|id| job_rows.get(id)).collect();
-    write::jobs(db, &changed_jobs).await?;
+    upsert_models::<jobs::Entity>(db, &changed_jobs).await?;
     let hqe_ids: BTreeSet<i32> = persisted.hqes.iter().copied().collect();
     let changed_hqes: Vec<&hqes::Model> =
         hqe_ids.iter().filter_map(|id| hqe_rows.get(id)).collect();
-    write::hqes(db, &changed_hqes).await?;
+    upsert_models::<hqes::Entity>(db, &changed_hqes).await?;
     match failure {
         Some(fault) => Err(fault),
         None => Ok(persisted),
@@ -163,13 +164,12 @@ fn identify<'a>(
 
 /// The ids of the records that are objects with a readable id: the rows to
 /// read up front (a record without one fails in the walk).
-fn ids_of(records: &[Value]) -> Vec<i32> {
-    let ids: BTreeSet<i32> = records
+fn ids_of(records: &[Value]) -> BTreeSet<i32> {
+    records
         .iter()
         .filter_map(Value::as_object)
         .filter_map(|map| fields::id(map, "").ok().flatten())
-        .collect();
-    ids.into_iter().collect()
+        .collect()
 }
 
 fn refuse_relations(
@@ -207,22 +207,16 @@ fn unallowed(mode: Mode, id: i32, model: &str) -> Fault {
     Fault::new(mode.unallowed_records(), message)
 }
 
-/// The rows of `ids`, by id.
-async fn rows<E: EntityTrait>(
+/// The rows of `ids` (any order in), by the key `key` reads off a row.
+async fn rows_by_id<E: EntityTrait>(
     db: &impl ConnectionTrait,
     id: E::Column,
-    ids: Vec<i32>,
+    ids: BTreeSet<i32>,
     key: impl Fn(&E::Model) -> i32,
 ) -> Result<HashMap<i32, E::Model>, Fault> {
-    let mut out = HashMap::new();
-    for chunk in chunk::by_params(db.get_database_backend(), 1, &ids) {
-        for row in E::find()
-            .filter(id.is_in(chunk.iter().copied()))
-            .all(db)
-            .await?
-        {
-            out.insert(key(&row), row);
-        }
-    }
-    Ok(out)
+    Ok(models_in::<E>(db, id, id, &ids)
+        .await?
+        .into_iter()
+        .map(|row| (key(&row), row))
+        .collect())
 }

@@ -148,7 +148,10 @@ impl Store {
 }
 
 /// Commits `txn`, naming what was committed in the error.
-async fn commit(txn: sea_orm::DatabaseTransaction, operation: &'static str) -> Result<(), StoreError> {
+async fn commit(
+    txn: sea_orm::DatabaseTransaction,
+    operation: &'static str,
+) -> Result<(), StoreError> {
     txn.commit()
         .await
         .map_err(|source| StoreError::Database { operation, source })

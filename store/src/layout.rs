@@ -171,6 +171,11 @@ pub struct Layout {
     db: DbBackend,
 }
 
+/// The table an entity's column belongs to.
+fn table_of<C: ColumnTrait>() -> &'static str {
+    sea_orm::EntityName::table_name(&C::EntityName::default())
+}
+
 /// One column as a catalog query reads it: (table, description).
 type CatalogRow = (String, ColumnInfo);
 
@@ -250,17 +255,22 @@ impl Layout {
             .any(|c| c.deferred)
     }
 
-    /// Whether `table.column` has a foreign key (to any table).
-    pub fn has_foreign_key(&self, table: &str, column: &str) -> bool {
-        self.column(table, column)
+    /// The column an entity's `column` names, if the database has it.
+    pub fn column_of<C: ColumnTrait>(&self, column: C) -> Option<&ColumnInfo> {
+        self.column(table_of::<C>(), column.as_str())
+    }
+
+    /// Whether `column` has a foreign key (to any table).
+    pub fn has_foreign_key<C: ColumnTrait>(&self, column: C) -> bool {
+        self.column_of(column)
             .is_some_and(|c| c.references.is_some())
     }
 
     /// `t` as `table.column` stores it: cut to the column's fractional
     /// digits rather than letting the database round it (a rounded
     /// `23:59:59.6` would move to the next day).
-    pub fn datetime(&self, table: &str, column: &str, t: Option<NaiveDateTime>) -> Value {
-        let precision = match self.column(table, column).map(|c| &c.ty) {
+    pub fn datetime<C: ColumnTrait>(&self, column: C, t: Option<NaiveDateTime>) -> Value {
+        let precision = match self.column_of(column).map(|c| &c.ty) {
             Some(ColumnType::DateTime { precision, .. }) => *precision,
             // Not a datetime column, or not there at all: the write fails
             // on its own terms, whatever is bound.
@@ -269,12 +279,12 @@ impl Layout {
         Value::ChronoDateTime(t.map(|t| truncate(t, precision)))
     }
 
-    /// What a row inserted into `table` with `columns` must satisfy: every
+    /// What a row inserted with `columns` (of one table) must satisfy: every
     /// value fits its column (width, range, `NOT NULL`), and no column the
     /// insert leaves out needs a value (`NOT NULL` without a default). The
     /// columns are looked up once, for the many rows an apply checks.
-    pub fn insert_check<C: ColumnTrait>(&self, table: &str, columns: &[C]) -> InsertCheck<'_> {
-        let Some(info) = self.table(table) else {
+    pub fn insert_check<C: ColumnTrait>(&self, columns: &[C]) -> InsertCheck<'_> {
+        let Some(info) = self.table(table_of::<C>()) else {
             return InsertCheck::default();
         };
         InsertCheck {

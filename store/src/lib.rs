@@ -9,16 +9,11 @@
 //! simulator and the bench call those one by one.
 
 mod apply;
-pub mod chunk;
-pub mod convert;
-pub mod entity;
 mod error;
 mod heartbeat;
 pub mod layout;
-mod migration;
 mod packet;
 mod reconcile;
-pub mod rows;
 pub mod schema;
 mod store;
 #[cfg(feature = "testing")]

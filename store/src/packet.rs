@@ -26,12 +26,12 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 use shard_model::status::half_written;
 use shard_model::{Hqe, Job};
 
-use crate::chunk;
-use crate::convert::{hqe_from_row, job_from_row};
-use crate::entity::afe_shards as shards;
-use crate::entity::{afe_host_queue_entries as hqes, afe_hosts as hosts, afe_jobs as jobs};
 use crate::error::{Context, StoreError};
 use crate::layout::Layout;
+use crate::schema::chunk;
+use crate::schema::convert::{hqe_from_row, job_from_row};
+use crate::schema::entity::afe_shards as shards;
+use crate::schema::entity::{afe_host_queue_entries as hqes, afe_hosts as hosts, afe_jobs as jobs};
 
 /// The hosts a packet reports: ids and statuses, in the same order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

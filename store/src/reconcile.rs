@@ -7,13 +7,13 @@ use sea_orm::{
     TransactionSession, TransactionTrait,
 };
 
-use crate::chunk;
-use crate::entity::{
+use crate::error::{Context, StoreError};
+use crate::schema::chunk;
+use crate::schema::entity::{
     afe_acl_groups_hosts as group_hosts, afe_host_attributes as attributes,
     afe_host_queue_entries as hqes, afe_hosts as hosts, afe_hosts_labels as host_labels,
     afe_jobs as jobs,
 };
-use crate::error::{Context, StoreError};
 
 /// Removes the hosts of `incorrect_host_ids` that exist (absent ids are
 /// ignored): each is marked `invalid = 1`, loses its label links, ACL group

@@ -15,8 +15,8 @@ use sea_orm::{
 
 use crate::error::{StoreError, redact_url};
 use crate::layout::Layout;
-use crate::migration;
 use crate::schema::AFE_TABLES;
+use crate::schema::create;
 use sea_orm::{DbErr, RuntimeErr};
 
 /// How long a statement waits for a lock or a pooled connection before the
@@ -226,15 +226,13 @@ impl Store {
     /// `status`) still starts.
     pub async fn migrate(&self) -> Result<MigrateReport, StoreError> {
         let before = self.refresh_layout().await?;
-        migration::create_missing(&self.db, &before)
+        create::create_missing(&self.db, &before)
             .await
             .map_err(StoreError::Migrate)?;
         // What exists now, created or adopted, is what every later read,
         // write and check follows.
         self.refresh_layout().await?;
-        let (adopted, created) = AFE_TABLES
-            .iter()
-            .partition(|t| before.table(t).is_some());
+        let (adopted, created) = AFE_TABLES.iter().partition(|t| before.table(t).is_some());
         Ok(MigrateReport { created, adopted })
     }
 

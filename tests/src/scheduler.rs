@@ -52,12 +52,12 @@ use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, UpdateMany,
 };
+use shard_master::rng::SplitMix64;
 use shard_model::status::{
     HOST_STATUSES, HQE_ACTIVE_STATUSES, HQE_COMPLETE_STATUSES, HQE_STATUSES,
 };
-use shard_master::rng::SplitMix64;
 use shard_store::StoreError;
-use shard_store::entity::{
+use shard_store::schema::entity::{
     afe_host_queue_entries as hqes, afe_hosts as hosts, afe_hosts_labels as host_labels,
     afe_jobs as jobs, afe_jobs_dependency_labels as job_labels,
 };
@@ -818,4 +818,3 @@ async fn write_busy_hosts(
 fn database(operation: &'static str) -> impl FnOnce(DbErr) -> StoreError {
     move |source| StoreError::Database { operation, source }
 }
-

@@ -9,7 +9,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use shard_master::{Fault, Mode};
 use shard_model::{AclGroup, Host, User};
-use shard_store::entity::{afe_acl_groups_users, afe_users};
+use shard_store::schema::entity::{afe_acl_groups_users, afe_users};
 use shard_store::testing::TestDb;
 
 shard_store::backend_tests!(

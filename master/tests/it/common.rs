@@ -16,8 +16,8 @@ use shard_master::{Call, Fault, Mode};
 use shard_model::{
     HeartbeatRequest, HeartbeatResponse, Host, HostAttribute, Hqe, Job, JobKeyval, ToOne,
 };
-use shard_store::entity::prelude::*;
-use shard_store::entity::{
+use shard_store::schema::entity::prelude::*;
+use shard_store::schema::entity::{
     afe_host_queue_entries, afe_hosts, afe_jobs, afe_labels, afe_shards, afe_shards_labels,
 };
 use shard_store::testing::TestDb;

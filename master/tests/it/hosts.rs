@@ -6,7 +6,7 @@ use crate::common::*;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use shard_master::{Mode, assign};
 use shard_model::{AclGroup, HeartbeatRequest, Host, HostAttribute, ToOne};
-use shard_store::entity::{afe_hosts, afe_shards_labels};
+use shard_store::schema::entity::{afe_hosts, afe_shards_labels};
 use shard_store::testing::TestDb;
 
 shard_store::backend_tests!(

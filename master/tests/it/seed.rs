@@ -7,8 +7,10 @@ use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{ActiveModelTrait, DbBackend, EntityTrait, PaginatorTrait, QueryOrder};
 use shard_master::seed::{LabSpec, LabSummary, SeedError, seed};
 use shard_model::HeartbeatRequest;
-use shard_store::entity::prelude::*;
-use shard_store::entity::{afe_host_queue_entries, afe_hosts, afe_jobs, afe_labels, afe_shards};
+use shard_store::schema::entity::prelude::*;
+use shard_store::schema::entity::{
+    afe_host_queue_entries, afe_hosts, afe_jobs, afe_labels, afe_shards,
+};
 use shard_store::testing::TestDb;
 
 shard_store::backend_tests!(

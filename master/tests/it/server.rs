@@ -395,7 +395,7 @@ async fn upstream_server_answers_by_the_upstream_rules() {
     assert_eq!(body["result"]["suite_keyvals"][0]["job_id"], 1000);
     assert_eq!(missing["error"]["name"], "UnallowedRecordsSentToMain");
     // The AUTHORIZATION user was created on first use.
-    let users = shard_store::entity::afe_users::Entity::find()
+    let users = shard_store::schema::entity::afe_users::Entity::find()
         .all(master.db.store.connection())
         .await
         .unwrap();

@@ -10,7 +10,7 @@ use crate::common::*;
 use serde_json::json;
 use shard_master::Mode;
 use shard_model::{HeartbeatRequest, Hqe, Job, ToOne};
-use shard_store::entity::{afe_host_queue_entries, afe_jobs};
+use shard_store::schema::entity::{afe_host_queue_entries, afe_jobs};
 use shard_store::testing::TestDb;
 
 shard_store::backend_tests!(

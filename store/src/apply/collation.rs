@@ -18,6 +18,10 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 
 use crate::error::{Context, StoreError};
 use crate::layout::{ColumnInfo, Layout};
+use crate::schema::entity::{
+    afe_host_attributes as attributes, afe_job_keyvals as keyvals, afe_labels as labels,
+    afe_users as users,
+};
 
 /// A column a record's objects are looked up by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,12 +40,13 @@ impl NameColumn {
         NameColumn::KeyvalKey,
     ];
 
-    fn table_column(self) -> (&'static str, &'static str) {
+    /// The column as the database has it, if it does.
+    fn info(self, layout: &Layout) -> Option<&ColumnInfo> {
         match self {
-            NameColumn::LabelName => ("afe_labels", "name"),
-            NameColumn::Login => ("afe_users", "login"),
-            NameColumn::Attribute => ("afe_host_attributes", "attribute"),
-            NameColumn::KeyvalKey => ("afe_job_keyvals", "key"),
+            NameColumn::LabelName => layout.column_of(labels::Column::Name),
+            NameColumn::Login => layout.column_of(users::Column::Login),
+            NameColumn::Attribute => layout.column_of(attributes::Column::Attribute),
+            NameColumn::KeyvalKey => layout.column_of(keyvals::Column::Key),
         }
     }
 }
@@ -90,8 +95,7 @@ impl Collation {
         let weights: Vec<(NameColumn, &ColumnInfo, String)> = NameColumn::ALL
             .into_iter()
             .filter_map(|column| {
-                let (table, name) = column.table_column();
-                let info = layout.column(table, name)?;
+                let info = column.info(layout)?;
                 Some((column, info, weight_expression(info)?))
             })
             .collect();

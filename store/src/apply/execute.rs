@@ -2,20 +2,19 @@
 //! foreign-key order (parents inserted before children, user deletions
 //! before the inserts that may reuse their ids and logins).
 
-use sea_orm::sea_query::{Expr, ExprTrait, IntoIden, Query};
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Value};
+use sea_orm::{ConnectionTrait, DbErr, Value};
 
 use super::plan::Writes;
-use crate::chunk::{self, MAX_STATEMENT_BYTES};
-use crate::entity::{
+use crate::layout::Layout;
+use crate::schema::entity::{
     afe_acl_groups as groups, afe_acl_groups_hosts as group_hosts,
     afe_acl_groups_users as group_users, afe_host_attributes as attributes,
     afe_host_queue_entries as hqes, afe_hosts as hosts, afe_hosts_labels as host_labels,
     afe_job_keyvals as keyvals, afe_jobs as jobs, afe_jobs_dependency_labels as job_labels,
     afe_labels as labels, afe_shards as shards, afe_users as users,
 };
-use crate::layout::Layout;
-use crate::rows;
+use crate::schema::rows;
+use crate::schema::write::{delete_in, insert, insert_links, update_by_id, update_to};
 
 /// Writes everything a plan holds. On error the caller rolls back to the
 /// savepoint it took before.
@@ -116,157 +115,5 @@ pub(crate) async fn execute(
         |(job, key, value)| rows::pair(*job, key, value),
     )
     .await?;
-    Ok(())
-}
-
-/// Roughly how many bytes a value adds to a statement.
-fn value_bytes(v: &Value) -> usize {
-    match v {
-        Value::String(Some(s)) => s.len() + 2,
-        _ => 8,
-    }
-}
-
-/// `INSERT INTO table (columns) VALUES (…), (…), …`, chunked by bind
-/// parameters and by bytes.
-async fn insert<E, C, R>(
-    db: &impl ConnectionTrait,
-    table: E,
-    columns: &[C],
-    rows: &[R],
-    values: impl Fn(&R) -> Vec<Value>,
-) -> Result<(), DbErr>
-where
-    E: EntityTrait,
-    C: IntoIden + Copy,
-{
-    let per_statement = (chunk::max_params(db.get_database_backend()) / columns.len()).max(1);
-    let mut pending = Vec::new();
-    let mut bytes = 0;
-    for row in rows {
-        let row = values(row);
-        let size: usize = row.iter().map(value_bytes).sum();
-        if pending.len() == per_statement
-            || (!pending.is_empty() && bytes + size > MAX_STATEMENT_BYTES)
-        {
-            insert_statement(db, table, columns, std::mem::take(&mut pending)).await?;
-            bytes = 0;
-        }
-        bytes += size;
-        pending.push(row);
-    }
-    if !pending.is_empty() {
-        insert_statement(db, table, columns, pending).await?;
-    }
-    Ok(())
-}
-
-async fn insert_statement<E, C>(
-    db: &impl ConnectionTrait,
-    table: E,
-    columns: &[C],
-    rows: Vec<Vec<Value>>,
-) -> Result<(), DbErr>
-where
-    E: EntityTrait,
-    C: IntoIden + Copy,
-{
-    let mut stmt = Query::insert();
-    stmt.into_table(table).columns(columns.iter().copied());
-    for row in rows {
-        stmt.values(row.into_iter().map(Expr::from))
-            .map_err(|e| DbErr::Custom(format!("building an insert: {e}")))?;
-    }
-    db.execute(&stmt).await.map(|_| ())
-}
-
-async fn insert_links<E, C>(
-    db: &impl ConnectionTrait,
-    table: E,
-    columns: [C; 2],
-    pairs: &[(i32, i32)],
-) -> Result<(), DbErr>
-where
-    E: EntityTrait,
-    C: IntoIden + Copy,
-{
-    insert(db, table, &columns, pairs, |&(a, b)| {
-        vec![a.into(), b.into()]
-    })
-    .await
-}
-
-/// `DELETE FROM table WHERE column IN (…)`, chunked.
-async fn delete_in<E: EntityTrait>(
-    db: &impl ConnectionTrait,
-    table: E,
-    column: E::Column,
-    keys: &[i32],
-) -> Result<(), DbErr> {
-    for chunk in chunk::by_params(db.get_database_backend(), 1, keys) {
-        let stmt = Query::delete()
-            .from_table(table)
-            .and_where(Expr::col(column).is_in(chunk.iter().copied()))
-            .to_owned();
-        db.execute(&stmt).await?;
-    }
-    Ok(())
-}
-
-/// `UPDATE table SET column = value WHERE key IN (…)`, chunked.
-async fn update_to<E: EntityTrait>(
-    db: &impl ConnectionTrait,
-    table: E,
-    column: E::Column,
-    value: Value,
-    key: E::Column,
-    keys: &[i32],
-) -> Result<(), DbErr> {
-    for chunk in chunk::by_params(db.get_database_backend(), 1, keys) {
-        let stmt = Query::update()
-            .table(table)
-            .value(column, value.clone())
-            .and_where(Expr::col(key).is_in(chunk.iter().copied()))
-            .to_owned();
-        db.execute(&stmt).await?;
-    }
-    Ok(())
-}
-
-/// Sets `column` per row: `SET column = value WHERE id IN (…)` when a chunk
-/// shares one value (the usual case: one shard id, one flag), else one
-/// `SET column = CASE WHEN id = ? THEN ? … END WHERE id IN (…)`.
-async fn update_by_id<E, V>(
-    db: &impl ConnectionTrait,
-    table: E,
-    column: E::Column,
-    id: E::Column,
-    changes: &[(i32, V)],
-) -> Result<(), DbErr>
-where
-    E: EntityTrait,
-    V: Into<Value> + Clone + PartialEq,
-{
-    for chunk in chunk::by_params(db.get_database_backend(), 3, changes) {
-        let Some((_, first)) = chunk.first() else {
-            continue;
-        };
-        let ids = chunk.iter().map(|(i, _)| *i);
-        let value: Expr = if chunk.iter().all(|(_, v)| v == first) {
-            Expr::val(first.clone().into())
-        } else {
-            let mut case = Expr::case(Expr::col(id).eq(chunk[0].0), chunk[0].1.clone().into());
-            for (i, v) in &chunk[1..] {
-                case = case.case(Expr::col(id).eq(*i), v.clone().into());
-            }
-            case.into()
-        };
-        let stmt = Query::update()
-            .table(table)
-            .value(column, value)
-            .and_where(Expr::col(id).is_in(ids))
-            .to_owned();
-        db.execute(&stmt).await?;
-    }
     Ok(())
 }

@@ -3,25 +3,20 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
-use std::str::FromStr;
-
-use sea_orm::{TryGetableMany, Value};
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, TryGetableMany, Value};
 
 use super::collation::{Collation, NameColumn, Names};
 use super::{Item, Record};
-use crate::chunk;
-use crate::entity::{
+use crate::error::{Context, StoreError};
+use crate::layout::Layout;
+use crate::schema::entity::{
     afe_acl_groups as groups, afe_acl_groups_hosts as group_hosts,
     afe_acl_groups_users as group_users, afe_host_attributes as attributes,
     afe_host_queue_entries as hqes, afe_hosts as hosts, afe_hosts_labels as host_labels,
     afe_job_keyvals as keyvals, afe_jobs as jobs, afe_jobs_dependency_labels as job_labels,
     afe_labels as labels, afe_shards as shards, afe_users as users,
 };
-use crate::error::{Context, StoreError};
-use crate::layout::Layout;
+use crate::schema::read;
 
 /// The planned-on columns of an existing host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,8 +157,8 @@ impl Snapshot {
         items: &[Item<'_>],
     ) -> Result<Snapshot, StoreError> {
         let mut w = Wanted::of(items);
-        if !layout.has_foreign_key("afe_jobs", "parent_job_id")
-            && !layout.has_foreign_key("afe_job_keyvals", "job_id")
+        if !layout.has_foreign_key(jobs::Column::ParentJobId)
+            && !layout.has_foreign_key(keyvals::Column::JobId)
         {
             w.referenced_jobs.clear();
         }
@@ -176,10 +171,10 @@ impl Snapshot {
         }
         // Likewise a name a latin1 column cannot hold: no row has it, and
         // MySQL refuses to compare it with the column.
-        if let Some(c) = layout.column("afe_labels", "name") {
+        if let Some(c) = layout.column_of(labels::Column::Name) {
             w.label_names.retain(|name| c.can_hold(name));
         }
-        if let Some(c) = layout.column("afe_users", "login") {
+        if let Some(c) = layout.column_of(users::Column::Login) {
             w.logins.retain(|login| c.can_hold(login));
         }
         let shards = select_in::<shards::Entity, i32, _>(
@@ -409,8 +404,7 @@ fn links(rows: Vec<(Option<i32>, Option<i32>)>) -> HashSet<(i32, i32)> {
         .collect()
 }
 
-/// `SELECT columns FROM E WHERE key IN (keys)`, one statement per chunk,
-/// ordered by id so that lists (attributes, keyvals) keep their row order.
+/// [`read::select_in`], naming what was read when it fails.
 async fn select_in<E, T, K>(
     db: &impl ConnectionTrait,
     keys: &BTreeSet<K>,
@@ -422,24 +416,7 @@ where
     T: TryGetableMany + Send,
     K: Into<Value> + Clone,
 {
-    let keys: Vec<K> = keys.iter().cloned().collect();
-    let mut rows = Vec::new();
-    for chunk in chunk::by_params(db.get_database_backend(), 1, &keys) {
-        let mut select = E::find().select_only();
-        for c in columns.clone() {
-            select = select.column(c);
-        }
-        if let Ok(id) = E::Column::from_str("id") {
-            select = select.order_by_asc(id);
-        }
-        rows.extend(
-            select
-                .filter(key.is_in(chunk.iter().cloned()))
-                .into_tuple::<T>()
-                .all(db)
-                .await
-                .context("reading existing rows")?,
-        );
-    }
-    Ok(rows)
+    read::select_in::<E, T, K>(db, keys, key, columns)
+        .await
+        .context("reading existing rows")
 }

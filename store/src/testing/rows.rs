@@ -7,8 +7,8 @@ use std::fmt::Display;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Select};
 
 use crate::Layout;
-use crate::entity::prelude::*;
-use crate::entity::{
+use crate::schema::entity::prelude::*;
+use crate::schema::entity::{
     afe_host_attributes, afe_host_queue_entries, afe_hosts, afe_job_keyvals, afe_jobs, afe_labels,
     afe_users,
 };

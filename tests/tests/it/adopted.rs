@@ -31,7 +31,7 @@ async fn suite_keyvals_without_their_job_are_summed_up_in_one_line_per_heartbeat
     let has_foreign_key = db
         .store
         .layout()
-        .has_foreign_key("afe_job_keyvals", "job_id");
+        .has_foreign_key(shard_store::schema::entity::afe_job_keyvals::Column::JobId);
 
     for _ in 0..2 {
         let output = once(&master, &db).await;

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use shard_master::Mode;
 use shard_master::server::ServeOptions;
 use shard_model::{HeartbeatResponse, Job, JobKeyval};
-use shard_store::entity::afe_users;
+use shard_store::schema::entity::afe_users;
 use shard_store::testing::TestDb;
 use shard_tests::scheduler::complete_jobs;
 use shard_tests::{Output, Running, ScriptedMaster, ShardClient};

@@ -10,7 +10,7 @@ use serde_json::json;
 use shard_master::Mode;
 use shard_master::seed::{LabSpec, seed};
 use shard_model::GetHostsRequest;
-use shard_store::entity::{
+use shard_store::schema::entity::{
     afe_acl_groups_hosts as group_hosts, afe_host_attributes as host_attributes,
     afe_hosts as hosts, afe_hosts_labels as host_labels_table,
 };

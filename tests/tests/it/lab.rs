@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use shard_master::Mode;
 use shard_master::seed::{LabSpec, seed};
-use shard_store::entity::{
+use shard_store::schema::entity::{
     afe_acl_groups_hosts as group_hosts, afe_host_queue_entries as hqes, afe_hosts as hosts,
     afe_hosts_labels as host_labels, afe_jobs as jobs, afe_jobs_dependency_labels as job_labels,
     afe_labels as labels,

@@ -258,7 +258,7 @@ async fn suite_keyvals_the_shard_cannot_store_are_counted_as_not_applied(db: Tes
     let refused = if db
         .store
         .layout()
-        .has_foreign_key("afe_job_keyvals", "job_id")
+        .has_foreign_key(shard_store::schema::entity::afe_job_keyvals::Column::JobId)
     {
         3.0
     } else {

@@ -21,14 +21,15 @@ use anyhow::{Context, Result};
 use sea_orm::sea_query::{DynIden, Expr, IntoIden, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Value};
 use shard_model::{HeartbeatResponse, Label, ToOne};
-use shard_store::entity::{
+use shard_store::schema::entity::{
     afe_acl_groups as groups, afe_acl_groups_hosts as group_hosts,
     afe_acl_groups_users as group_users, afe_host_attributes as attributes,
     afe_host_queue_entries as hqes, afe_hosts as hosts, afe_hosts_labels as host_labels,
     afe_job_keyvals as keyvals, afe_jobs as jobs, afe_jobs_dependency_labels as job_labels,
     afe_labels as labels, afe_shards as shards, afe_users as users,
 };
-use shard_store::{Layout, begin_write, chunk, rows};
+use shard_store::schema::{chunk, rows};
+use shard_store::{Layout, begin_write};
 
 /// The rows of one table, as bind values in the order of its columns.
 pub struct Table {

@@ -17,7 +17,8 @@ use crate::apply::snapshot::Snapshot;
 use crate::apply::validate;
 use crate::apply::{Item, Record};
 use crate::layout::{InsertCheck, Layout};
-use crate::rows;
+use crate::schema::entity::{afe_job_keyvals as keyvals, afe_jobs as jobs};
+use crate::schema::rows;
 
 /// One batch being planned: the state its records left so far, and what
 /// the rules check a record against.
@@ -57,15 +58,15 @@ impl<'s> Checks<'s> {
     /// Looks up the columns of each table in `layout`.
     fn new(layout: &'s Layout) -> Self {
         Checks {
-            shards: layout.insert_check("afe_shards", &rows::SHARDS),
-            labels: layout.insert_check("afe_labels", &rows::LABELS),
-            users: layout.insert_check("afe_users", &rows::USERS),
-            groups: layout.insert_check("afe_acl_groups", &rows::GROUPS),
-            hosts: layout.insert_check("afe_hosts", &rows::HOSTS),
-            attributes: layout.insert_check("afe_host_attributes", &rows::ATTRIBUTES),
-            jobs: layout.insert_check("afe_jobs", &rows::JOBS),
-            hqes: layout.insert_check("afe_host_queue_entries", &rows::HQES),
-            keyvals: layout.insert_check("afe_job_keyvals", &rows::KEYVALS),
+            shards: layout.insert_check(&rows::SHARDS),
+            labels: layout.insert_check(&rows::LABELS),
+            users: layout.insert_check(&rows::USERS),
+            groups: layout.insert_check(&rows::GROUPS),
+            hosts: layout.insert_check(&rows::HOSTS),
+            attributes: layout.insert_check(&rows::ATTRIBUTES),
+            jobs: layout.insert_check(&rows::JOBS),
+            hqes: layout.insert_check(&rows::HQES),
+            keyvals: layout.insert_check(&rows::KEYVALS),
         }
     }
 }
@@ -109,7 +110,7 @@ impl<'a, 's> Planning<'a, 's> {
     /// the shard and a foreign key on `afe_job_keyvals.job_id` says it
     /// must be (Django's schemas, §9).
     pub(super) fn keyval_without_job(&self, kv: &JobKeyval) -> bool {
-        self.layout.has_foreign_key("afe_job_keyvals", "job_id") && !self.has_job(kv.job_id)
+        self.layout.has_foreign_key(keyvals::Column::JobId) && !self.has_job(kv.job_id)
     }
 }
 
@@ -313,7 +314,7 @@ impl<'a> Planning<'a, '_> {
                 self.checks.jobs.check(&row)?;
                 if let Some(parent) = j.parent_job_id
                     && parent != j.id
-                    && self.layout.has_foreign_key("afe_jobs", "parent_job_id")
+                    && self.layout.has_foreign_key(jobs::Column::ParentJobId)
                     && !self.has_job(parent)
                 {
                     return Err(format!(

@@ -19,7 +19,7 @@ pub mod afe_shards;
 pub mod afe_shards_labels;
 pub mod afe_users;
 
-/// The entities under short names, for `use shard_store::entity::prelude::*`.
+/// The entities under short names, for `use shard_store::schema::entity::prelude::*`.
 pub mod prelude {
     pub use super::afe_acl_groups::Entity as AclGroups;
     pub use super::afe_acl_groups_hosts::Entity as AclGroupsHosts;

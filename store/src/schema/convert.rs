@@ -9,7 +9,7 @@ use chrono::{NaiveDateTime, Timelike};
 use sea_orm::DbBackend;
 use shard_model::{AclGroup, Host, HostAttribute, Hqe, Job, JobKeyval, Label, Shard, ToOne, User};
 
-use crate::entity::{
+use crate::schema::entity::{
     afe_acl_groups as groups, afe_host_attributes as attributes, afe_host_queue_entries as hqes,
     afe_hosts as hosts, afe_job_keyvals as keyvals, afe_jobs as jobs, afe_labels as labels,
     afe_shards as shards, afe_users as users,

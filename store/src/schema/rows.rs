@@ -6,7 +6,7 @@ use sea_orm::Value;
 use shard_model::{AclGroup, Host, Hqe, Job, Label, Shard, User};
 
 use crate::Layout;
-use crate::entity::{
+use crate::schema::entity::{
     afe_acl_groups as groups, afe_acl_groups_hosts as group_hosts,
     afe_acl_groups_users as group_users, afe_host_attributes as attributes,
     afe_host_queue_entries as hqes, afe_hosts as hosts, afe_hosts_labels as host_labels,
@@ -113,7 +113,7 @@ pub fn host(layout: &Layout, h: &Host, invalid: Option<bool>, shard_id: Option<i
         h.status.clone().into(),
         invalid.into(),
         h.protection.into(),
-        layout.datetime("afe_hosts", "lock_time", h.lock_time),
+        layout.datetime(hosts::Column::LockTime, h.lock_time),
         h.dirty.into(),
         h.leased.into(),
         shard_id.into(),
@@ -172,7 +172,7 @@ pub fn job(layout: &Layout, j: &Job, shard_id: Option<i32>) -> Vec<Value> {
         j.priority.into(),
         j.control_file.clone().into(),
         j.control_type.into(),
-        layout.datetime("afe_jobs", "created_on", j.created_on),
+        layout.datetime(jobs::Column::CreatedOn, j.created_on),
         j.synch_count.into(),
         j.timeout.into(),
         j.run_verify.into(),
@@ -231,8 +231,8 @@ pub fn hqe(
         q.deleted.into(),
         q.execution_subdir.clone().into(),
         aborted.into(),
-        layout.datetime("afe_host_queue_entries", "started_on", q.started_on),
-        layout.datetime("afe_host_queue_entries", "finished_on", q.finished_on),
+        layout.datetime(hqes::Column::StartedOn, q.started_on),
+        layout.datetime(hqes::Column::FinishedOn, q.finished_on),
     ]
 }
 
