@@ -1,7 +1,7 @@
 //! `cargo xtask oracle`: the differential tests of issue 13 with a larger
 //! budget than CI's, for a soak: the bulk apply against the reference apply
-//! (`store/tests/oracle.rs`) and the packet against a plain reading
-//! (`store/tests/packet_oracle.rs`), on one backend.
+//! (`store/tests/it/oracle.rs`) and the packet against a plain reading
+//! (`store/tests/it/packet_oracle.rs`), on one backend.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -57,8 +57,8 @@ pub fn run(options: Options) -> Result<()> {
          (replay: cargo xtask oracle --backend {suffix} --cases {} --seed {seed})",
         options.cases, options.cases
     );
-    let apply = format!("apply_equals_reference::{suffix}");
-    let packet = format!("packet_equals_plain_reading::{suffix}");
+    let apply = format!("oracle::apply_equals_reference::{suffix}");
+    let packet = format!("packet_oracle::packet_equals_plain_reading::{suffix}");
     let cases = options.cases.to_string();
     let seed = seed.to_string();
     let mut env = vec![
@@ -75,9 +75,7 @@ pub fn run(options: Options) -> Result<()> {
             "-p",
             "shard-store",
             "--test",
-            "oracle",
-            "--test",
-            "packet_oracle",
+            "it",
             "--",
             "--exact",
             "--nocapture",

@@ -1,5 +1,5 @@
 //! The two sides of the apply oracle (issue 13) and how their databases are
-//! compared, shared by the property test (`store/tests/oracle.rs`) and the
+//! compared, shared by the property test (`store/tests/it/oracle.rs`) and the
 //! `apply_response` fuzz target: the bulk path as the engine runs it, the
 //! reference apply of [`super::reference`], and a table-by-table diff.
 

@@ -1,6 +1,6 @@
 //! A reference apply: §6 of the protocol (and the last two steps of §7)
 //! taken literally, one record and one row at a time, for the differential
-//! oracle of `store/tests/oracle.rs` (issue 13).
+//! oracle of `store/tests/it/oracle.rs` (issue 13).
 //!
 //! It reads the raw JSON `result` of a heartbeat response, not the model's
 //! parsed records, and writes with one plain statement per row, each

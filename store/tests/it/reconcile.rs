@@ -1,17 +1,13 @@
 //! Removing incorrect hosts and re-syncing resent jobs (§7 steps 5 and 6), on every backend.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
-use shard_model::{HeartbeatResponse, Host, Hqe, Job};
-use shard_store::entity::prelude::*;
-use shard_store::entity::{afe_host_queue_entries, afe_hosts};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use shard_model::Host;
+use shard_store::schema::entity::prelude::*;
+use shard_store::schema::entity::{afe_host_queue_entries, afe_hosts};
 use shard_store::testing::TestDb;
-use shard_store::{jobs_to_upload, known_hosts, remove_incorrect_hosts, resync_completed_jobs};
+use shard_store::{known_hosts, remove_incorrect_hosts, resync_completed_jobs};
 
 // The tests under `everywhere:` also run on the schemas real deployments
 // have (§9); those under `ours:` only on ours, because such a schema refuses
@@ -47,36 +43,6 @@ shard_store::every_schema_tests!(
 
 // ---------------------------------------------------------------------------
 // Setting up the states the master and the scheduler create.
-
-/// Applies `response` and checks that every record landed.
-async fn fill(conn: &DatabaseConnection, response: &HeartbeatResponse) {
-    let layout = shard_store::Layout::read(conn).await.unwrap();
-    let report = shard_store::apply(conn, &layout, response).await.unwrap();
-    assert_eq!(report.rejected, vec![]);
-}
-
-/// A job whose entries are `entries`.
-fn job_with(id: i32, entries: Vec<Hqe>) -> Job {
-    Job {
-        hostqueueentry_set: Some(entries),
-        ..job(id)
-    }
-}
-
-/// The scheduler finishing entries.
-async fn complete(conn: &impl ConnectionTrait, hqe_ids: &[i32]) {
-    HostQueueEntries::update_many()
-        .col_expr(afe_host_queue_entries::Column::Complete, Expr::value(true))
-        .col_expr(afe_host_queue_entries::Column::Active, Expr::value(false))
-        .col_expr(
-            afe_host_queue_entries::Column::Status,
-            Expr::value("Completed"),
-        )
-        .filter(afe_host_queue_entries::Column::Id.is_in(hqe_ids.iter().copied()))
-        .exec(conn)
-        .await
-        .unwrap();
-}
 
 /// A host with two labels, two ACL groups and two attributes.
 fn linked_host(id: i32) -> Host {
@@ -118,6 +84,13 @@ async fn fill_lab(conn: &DatabaseConnection) {
         .unwrap();
 }
 
+/// [`fill_lab`], then hosts 2 and 99 (which the shard never had) removed
+/// as incorrect.
+async fn remove_host_2_from_the_lab(conn: &DatabaseConnection) {
+    fill_lab(conn).await;
+    remove_incorrect_hosts(conn, &[2, 99]).await.unwrap();
+}
+
 /// Every row a host removal may touch, to compare before and after.
 async fn lab_state(conn: &DatabaseConnection) -> LabState {
     LabState {
@@ -139,7 +112,7 @@ struct LabState {
     host_labels: Vec<(i32, i32)>,
     group_hosts: Vec<(i32, i32)>,
     attributes: Vec<(i32, String, String)>,
-    labels: Vec<shard_store::entity::afe_labels::Model>,
+    labels: Vec<shard_store::schema::entity::afe_labels::Model>,
     users: Vec<(i32, Option<String>)>,
     group_users: Vec<(i32, i32)>,
 }
@@ -158,9 +131,7 @@ async fn remove_incorrect_hosts_returns_only_the_ids_that_exist(db: TestDb) {
 
 async fn remove_incorrect_hosts_marks_the_hosts_invalid(db: TestDb) {
     let conn = db.store.connection();
-    fill_lab(conn).await;
-
-    remove_incorrect_hosts(conn, &[2, 99]).await.unwrap();
+    remove_host_2_from_the_lab(conn).await;
 
     let invalid: Vec<(i32, Option<bool>)> = hosts(conn)
         .await
@@ -175,18 +146,14 @@ async fn remove_incorrect_hosts_marks_the_hosts_invalid(db: TestDb) {
 
 async fn remove_incorrect_hosts_drops_the_hosts_from_known_hosts(db: TestDb) {
     let conn = db.store.connection();
-    fill_lab(conn).await;
-
-    remove_incorrect_hosts(conn, &[2, 99]).await.unwrap();
+    remove_host_2_from_the_lab(conn).await;
 
     assert_eq!(known_hosts(conn).await.unwrap().ids, vec![3, 4]);
 }
 
 async fn remove_incorrect_hosts_removes_their_label_links(db: TestDb) {
     let conn = db.store.connection();
-    fill_lab(conn).await;
-
-    remove_incorrect_hosts(conn, &[2, 99]).await.unwrap();
+    remove_host_2_from_the_lab(conn).await;
 
     assert_eq!(
         host_labels(conn).await,
@@ -196,9 +163,7 @@ async fn remove_incorrect_hosts_removes_their_label_links(db: TestDb) {
 
 async fn remove_incorrect_hosts_removes_their_acl_group_links(db: TestDb) {
     let conn = db.store.connection();
-    fill_lab(conn).await;
-
-    remove_incorrect_hosts(conn, &[2, 99]).await.unwrap();
+    remove_host_2_from_the_lab(conn).await;
 
     assert_eq!(
         group_hosts(conn).await,
@@ -208,9 +173,7 @@ async fn remove_incorrect_hosts_removes_their_acl_group_links(db: TestDb) {
 
 async fn remove_incorrect_hosts_removes_their_attributes(db: TestDb) {
     let conn = db.store.connection();
-    fill_lab(conn).await;
-
-    remove_incorrect_hosts(conn, &[2, 99]).await.unwrap();
+    remove_host_2_from_the_lab(conn).await;
 
     assert_eq!(
         attributes(conn).await,
@@ -225,9 +188,7 @@ async fn remove_incorrect_hosts_removes_their_attributes(db: TestDb) {
 
 async fn remove_incorrect_hosts_aborts_their_incomplete_entries(db: TestDb) {
     let conn = db.store.connection();
-    fill_lab(conn).await;
-
-    remove_incorrect_hosts(conn, &[2, 99]).await.unwrap();
+    remove_host_2_from_the_lab(conn).await;
 
     let entry = hqe_row(conn, 70).await;
     assert_eq!((entry.complete, entry.aborted), (Some(false), true));
@@ -235,9 +196,7 @@ async fn remove_incorrect_hosts_aborts_their_incomplete_entries(db: TestDb) {
 
 async fn remove_incorrect_hosts_leaves_their_complete_entries_unaborted(db: TestDb) {
     let conn = db.store.connection();
-    fill_lab(conn).await;
-
-    remove_incorrect_hosts(conn, &[2, 99]).await.unwrap();
+    remove_host_2_from_the_lab(conn).await;
 
     let entry = hqe_row(conn, 71).await;
     assert_eq!((entry.complete, entry.aborted), (Some(true), false));
@@ -246,15 +205,13 @@ async fn remove_incorrect_hosts_leaves_their_complete_entries_unaborted(db: Test
 async fn remove_incorrect_hosts_aborts_entries_whose_complete_is_null(db: TestDb) {
     let conn = db.store.connection();
     fill_lab(conn).await;
-    HostQueueEntries::update_many()
-        .col_expr(
-            afe_host_queue_entries::Column::Complete,
-            Expr::value(Option::<bool>::None),
-        )
-        .filter(afe_host_queue_entries::Column::Id.eq(70))
-        .exec(conn)
-        .await
-        .unwrap();
+    set_column(
+        conn,
+        70,
+        afe_host_queue_entries::Column::Complete,
+        Option::<bool>::None,
+    )
+    .await;
 
     remove_incorrect_hosts(conn, &[2]).await.unwrap();
 
@@ -295,9 +252,7 @@ async fn remove_incorrect_hosts_leaves_other_hosts_untouched(db: TestDb) {
 
 async fn remove_incorrect_hosts_keeps_the_host_rows(db: TestDb) {
     let conn = db.store.connection();
-    fill_lab(conn).await;
-
-    remove_incorrect_hosts(conn, &[2, 99]).await.unwrap();
+    remove_host_2_from_the_lab(conn).await;
 
     let rows: Vec<(i32, Option<String>, Option<String>)> = hosts(conn)
         .await
@@ -345,14 +300,6 @@ async fn fill_jobs(conn: &DatabaseConnection) {
     complete(conn, &[40, 60, 61, 70, 90]).await;
 }
 
-async fn shard_ids(conn: &DatabaseConnection) -> Vec<(i32, Option<i32>)> {
-    let mut ids = Vec::new();
-    for id in job_ids(conn).await {
-        ids.push((id, job_row(conn, id).await.shard_id));
-    }
-    ids
-}
-
 async fn resync_completed_jobs_unassigns_a_job_with_a_complete_entry(db: TestDb) {
     let conn = db.store.connection();
     fill_jobs(conn).await;
@@ -365,19 +312,11 @@ async fn resync_completed_jobs_unassigns_a_job_with_a_complete_entry(db: TestDb)
 async fn resync_completed_jobs_puts_the_job_back_in_jobs_to_upload(db: TestDb) {
     let conn = db.store.connection();
     fill_jobs(conn).await;
-    assert_eq!(
-        jobs_to_upload(conn, &db.store.layout(), 1000)
-            .await
-            .unwrap()
-            .jobs,
-        vec![]
-    );
+    assert_eq!(to_upload(&db, 1000).await.jobs, vec![]);
 
     resync_completed_jobs(conn, &[7]).await.unwrap();
 
-    let upload = jobs_to_upload(conn, &db.store.layout(), 1000)
-        .await
-        .unwrap();
+    let upload = to_upload(&db, 1000).await;
     let ids: Vec<i32> = upload.jobs.iter().map(|j| j.id).collect();
     assert_eq!(ids, vec![7]);
 }

@@ -491,37 +491,35 @@ fn host(f: Features) -> BoxedStrategy<Value> {
 }
 
 fn keyval(f: Features) -> BoxedStrategy<Value> {
-    let key = names(&["suite", "build"], &["Suite"], f);
     let job_id = if f.bad_unwritten_fields {
         // The job's own id, another job's, or garbage: the job's id wins.
         prop_oneof![6 => Just(json!(PARENT)), 1 => int(1..=5, f), 1 => Just(json!("x1"))].boxed()
     } else {
         Just(json!(PARENT)).boxed()
     };
-    record(
-        vec![
-            field("id", Kind::Int, Role::Ignored, int(1..=99, f)),
-            field("job_id", Kind::Int, Role::Ignored, job_id),
-            field("key", Kind::Str(90), Role::Identity, key),
-            field(
-                "value",
-                Kind::Str(300),
-                Role::Whitelisted,
-                pick(&["a", "b"]),
-            ),
-        ],
-        vec![],
-        "key",
+    keyval_record(
+        int(1..=99, f),
+        field("job_id", Kind::Int, Role::Ignored, job_id),
         f,
     )
 }
 
 fn suite_keyval(f: Features) -> BoxedStrategy<Value> {
+    keyval_record(
+        int(1..=9, f),
+        field("job_id", Kind::Int, Role::Identity, int(1..=5, f)),
+        f,
+    )
+}
+
+/// A job's or a suite's keyval: the master's `id` (never written), the
+/// `job_id` field given, and a key from a small pool with its value.
+fn keyval_record(id: BoxedStrategy<Value>, job_id: Field, f: Features) -> BoxedStrategy<Value> {
     let key = names(&["suite", "build"], &["Suite"], f);
     record(
         vec![
-            field("id", Kind::Int, Role::Ignored, int(1..=9, f)),
-            field("job_id", Kind::Int, Role::Identity, int(1..=5, f)),
+            field("id", Kind::Int, Role::Ignored, id),
+            job_id,
             field("key", Kind::Str(90), Role::Identity, key),
             field(
                 "value",

@@ -2,23 +2,19 @@
 //! backend: what goes in through `apply` reads back byte for byte, and no
 //! string is ever taken for SQL (every statement is parameterized).
 
-// A panic is how a test fails; unwrapping here is the assertion.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::*;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryOrder, Statement};
+use crate::common::*;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryOrder, Statement,
+};
 use shard_model::{
     AclGroup, HeartbeatResponse, Host, Hqe, Job, JobKeyval, Label, RecordKind, Shard, ToOne, User,
 };
 use shard_store::apply;
-use shard_store::convert::{
+use shard_store::schema::convert::{
     group_from_row, host_from_row, hqe_from_row, job_from_row, label_from_row, shard_from_row,
     user_from_row,
 };
-use shard_store::entity::prelude::*;
-use shard_store::entity::{
+use shard_store::schema::entity::{
     afe_acl_groups, afe_host_queue_entries, afe_hosts, afe_jobs, afe_labels, afe_shards, afe_users,
 };
 use shard_store::schema::{
@@ -112,8 +108,7 @@ async fn nul_is_rejected_on_postgres_and_stored_elsewhere(db: TestDb) {
                 }
             }
         }
-        let got: Vec<_> = report.rejected.iter().map(|r| (r.kind, r.id)).collect();
-        assert_eq!(got, expected);
+        assert_eq!(rejected_ids(&report), expected);
         for r in &report.rejected {
             assert!(
                 r.reason.contains("0x00"),
@@ -131,8 +126,7 @@ async fn nul_is_rejected_on_postgres_and_stored_elsewhere(db: TestDb) {
                 .map(|s| s.id)
                 .collect()
         };
-        let host_ids: Vec<i32> = hosts(conn).await.iter().map(|h| h.id).collect();
-        assert_eq!(host_ids, kept(RecordKind::Host));
+        assert_eq!(host_ids(conn).await, kept(RecordKind::Host));
         assert_eq!(job_ids(conn).await, kept(RecordKind::Job));
         let suite_jobs: Vec<i32> = keyvals(conn)
             .await
@@ -458,68 +452,19 @@ async fn check_stored(conn: &impl ConnectionTrait, sets: &[Strings]) {
         ..s.group()
     };
 
-    let got: Vec<Shard> = Shards::find()
-        .order_by_asc(afe_shards::Column::Id)
-        .all(conn)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(shard_from_row)
-        .collect();
+    let got = read_back(conn, afe_shards::Column::Id, shard_from_row).await;
     assert_eq!(got, sets.iter().map(Strings::shard).collect::<Vec<_>>());
-    let got: Vec<Label> = Labels::find()
-        .order_by_asc(afe_labels::Column::Id)
-        .all(conn)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(label_from_row)
-        .collect();
+    let got = read_back(conn, afe_labels::Column::Id, label_from_row).await;
     assert_eq!(got, sets.iter().map(Strings::label).collect::<Vec<_>>());
-    let got: Vec<User> = Users::find()
-        .order_by_asc(afe_users::Column::Id)
-        .all(conn)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(user_from_row)
-        .collect();
+    let got = read_back(conn, afe_users::Column::Id, user_from_row).await;
     assert_eq!(got, sets.iter().map(Strings::user).collect::<Vec<_>>());
-    let got: Vec<AclGroup> = AclGroups::find()
-        .order_by_asc(afe_acl_groups::Column::Id)
-        .all(conn)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(group_from_row)
-        .collect();
+    let got = read_back(conn, afe_acl_groups::Column::Id, group_from_row).await;
     assert_eq!(got, sets.iter().map(stripped_group).collect::<Vec<_>>());
-    let got: Vec<Host> = Hosts::find()
-        .order_by_asc(afe_hosts::Column::Id)
-        .all(conn)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(host_from_row)
-        .collect();
+    let got = read_back(conn, afe_hosts::Column::Id, host_from_row).await;
     assert_eq!(got, sets.iter().map(stripped_host).collect::<Vec<_>>());
-    let got: Vec<Job> = Jobs::find()
-        .order_by_asc(afe_jobs::Column::Id)
-        .all(conn)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(job_from_row)
-        .collect();
+    let got = read_back(conn, afe_jobs::Column::Id, job_from_row).await;
     assert_eq!(got, sets.iter().map(stripped_job).collect::<Vec<_>>());
-    let got: Vec<Hqe> = HostQueueEntries::find()
-        .order_by_asc(afe_host_queue_entries::Column::Id)
-        .all(conn)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(hqe_from_row)
-        .collect();
+    let got = read_back(conn, afe_host_queue_entries::Column::Id, hqe_from_row).await;
     assert_eq!(got, sets.iter().map(stripped_hqe).collect::<Vec<_>>());
 
     let expected: Vec<(i32, String, String)> = sets
@@ -537,9 +482,7 @@ async fn check_stored(conn: &impl ConnectionTrait, sets: &[Strings]) {
         })
         .collect();
     expected.sort();
-    let mut got = keyvals(conn).await;
-    got.sort();
-    assert_eq!(got, expected);
+    assert_eq!(sorted_keyvals(conn).await, expected);
 
     let ids: Vec<i32> = sets.iter().map(|s| s.id).collect();
     let pairs: Vec<(i32, i32)> = ids.iter().map(|&id| (id, id)).collect();
@@ -562,6 +505,26 @@ async fn check_stored(conn: &impl ConnectionTrait, sets: &[Strings]) {
         })
         .collect();
     assert_eq!(counts, expected, "every table is there with its rows");
+}
+
+/// Every row of `by`'s table, ordered by `by`, as `from_row` reads it.
+async fn read_back<C, T>(
+    conn: &impl ConnectionTrait,
+    by: C,
+    from_row: impl Fn(<C::EntityName as EntityTrait>::Model) -> T,
+) -> Vec<T>
+where
+    C: ColumnTrait,
+    C::EntityName: EntityTrait,
+{
+    <C::EntityName as EntityTrait>::find()
+        .order_by_asc(by)
+        .all(conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(from_row)
+        .collect()
 }
 
 /// `SELECT COUNT(*)`, which fails if the table is gone.

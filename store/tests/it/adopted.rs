@@ -4,47 +4,16 @@
 //! that moved, a heartbeat that failed whole, a record refused without
 //! saying why, a table the client altered.
 
-// A panic is how a test fails; unwrapping here is the assertion.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::*;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
+use crate::common::*;
+use sea_orm::{ConnectionTrait, TransactionTrait};
 use shard_model::{HeartbeatResponse, RecordKind};
-use shard_store::entity::afe_jobs;
-use shard_store::entity::prelude::*;
 use shard_store::layout::ColumnType;
 use shard_store::schema::AFE_TABLES;
 use shard_store::testing::{Adopted, Backend, TestDb};
-use shard_store::{ApplyReport, Store, StoreOptions, apply, begin_write, jobs_to_upload};
+use shard_store::{Store, StoreOptions, apply, begin_write};
 
 // ---------------------------------------------------------------------------
 // Helpers.
-
-/// Applies `response` through `store` with its current layout.
-async fn apply_on(store: &Store, response: &HeartbeatResponse) -> ApplyReport {
-    apply(store.connection(), &store.layout(), response)
-        .await
-        .unwrap()
-}
-
-/// The ids of the rejected records, in response order.
-fn rejected_ids(report: &ApplyReport) -> Vec<(RecordKind, Option<i64>)> {
-    report.rejected.iter().map(|r| (r.kind, r.id)).collect()
-}
-
-/// Jobs' `shard_id` set to NULL, as the scheduler leaves a finished job
-/// waiting for upload.
-async fn unassign(conn: &impl ConnectionTrait, ids: &[i32]) {
-    Jobs::update_many()
-        .col_expr(afe_jobs::Column::ShardId, Expr::value(Option::<i32>::None))
-        .filter(afe_jobs::Column::Id.is_in(ids.iter().copied()))
-        .exec(conn)
-        .await
-        .unwrap();
-}
 
 /// Job `id` whose one entry ran from `started` to `finished` and is
 /// complete, created at `created`.
@@ -95,7 +64,7 @@ async fn datetime_fractions_round_trip_on_datetime6() {
     // The upload writes these values back over the master's: they must be
     // the master's, to the microsecond.
     unassign(conn, &[7]).await;
-    let upload = jobs_to_upload(conn, &db.store.layout(), 100).await.unwrap();
+    let upload = to_upload(&db, 100).await;
     let ids: Vec<i32> = upload.jobs.iter().map(|j| j.id).collect();
     assert_eq!(ids, [7]);
     assert_eq!(upload.jobs[0].created_on, Some(at(created)));
@@ -138,7 +107,7 @@ async fn datetime_fractions_are_cut_not_rounded_on_plain_datetime() {
     assert_eq!(entry.finished_on, Some(at("2014-09-24T00:00:01")));
 
     unassign(conn, &[7]).await;
-    let upload = jobs_to_upload(conn, &db.store.layout(), 100).await.unwrap();
+    let upload = to_upload(&db, 100).await;
     assert_eq!(upload.jobs.len(), 1);
     assert_eq!(upload.jobs[0].created_on, Some(at("2014-09-23T15:56:10")));
 }
@@ -367,9 +336,10 @@ async fn a_suite_keyval_whose_job_is_not_on_the_shard_is_counted_not_rejected(db
     assert_eq!(report.rejected, vec![]);
     assert_eq!(report.suite_keyvals, 1);
     assert_eq!(report.jobs, 1);
-    let mut stored = keyvals(conn).await;
-    stored.sort();
-    assert_eq!(stored, owned(&[(7, "extra", "x"), (7, "suite", "bvt")]));
+    assert_eq!(
+        sorted_keyvals(conn).await,
+        owned(&[(7, "extra", "x"), (7, "suite", "bvt")])
+    );
 }
 
 /// On MySQL as Django made it.
@@ -401,10 +371,8 @@ async fn a_suite_keyval_whose_job_is_not_on_the_shard_is_stored_on_mysql_autotes
     assert_eq!(report.suite_keyvals_without_job, Vec::<i32>::new());
     assert_eq!(report.rejected, vec![]);
     assert_eq!(report.suite_keyvals, 3);
-    let mut stored = keyvals(conn).await;
-    stored.sort();
     assert_eq!(
-        stored,
+        sorted_keyvals(conn).await,
         owned(&[
             (7, "extra", "x"),
             (7, "suite", "bvt"),
@@ -499,8 +467,7 @@ async fn a_name_latin1_cannot_hold_fails_its_record_alone() {
         rejected_ids(&report),
         [(RecordKind::Host, Some(3)), (RecordKind::Host, Some(4))]
     );
-    let landed: Vec<i32> = hosts(conn).await.iter().map(|h| h.id).collect();
-    assert_eq!(landed, [2, 7]);
+    assert_eq!(host_ids(conn).await, [2, 7]);
 }
 
 // ---------------------------------------------------------------------------
@@ -578,7 +545,7 @@ async fn the_layout_describes_what_the_catalog_says_on_mysql_django() {
         layout.column("afe_jobs", "priority").unwrap().ty,
         ColumnType::Int { bits: 16 }
     );
-    assert!(layout.has_foreign_key("afe_job_keyvals", "job_id"));
+    assert!(layout.has_foreign_key(shard_store::schema::entity::afe_job_keyvals::Column::JobId));
     assert!(!layout.has_deferred_constraints());
     let owner = layout.column("afe_jobs", "owner").unwrap();
     assert!(!owner.nullable && !owner.has_default, "{owner:?}");
@@ -604,9 +571,13 @@ async fn the_layout_describes_what_the_catalog_says_on_mysql_autotest() {
         layout.column("afe_labels", "name").unwrap().ty,
         ColumnType::Varchar { chars: 750 }
     );
-    assert!(!layout.has_foreign_key("afe_job_keyvals", "job_id"));
-    assert!(!layout.has_foreign_key("afe_jobs", "parent_job_id"));
-    assert!(layout.has_foreign_key("afe_jobs_dependency_labels", "job_id"));
+    assert!(!layout.has_foreign_key(shard_store::schema::entity::afe_job_keyvals::Column::JobId));
+    assert!(!layout.has_foreign_key(shard_store::schema::entity::afe_jobs::Column::ParentJobId));
+    assert!(
+        layout.has_foreign_key(
+            shard_store::schema::entity::afe_jobs_dependency_labels::Column::JobId
+        )
+    );
     assert_eq!(
         layout
             .column("afe_jobs", "name")

@@ -22,29 +22,23 @@
 //! The divergences it found, fixed in the store, are kept as plain tests
 //! (`mod regressions`).
 
-// A panic is how a test fails.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-#[path = "oracle/budget.rs"]
-mod budget;
-#[path = "packet_oracle/generate.rs"]
 mod generate;
-#[path = "packet_oracle/plain.rs"]
 mod plain;
 
 use std::time::Instant;
 
 use proptest::test_runner::{TestCaseError, TestError};
-use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel, ModelTrait};
 use serde_json::{Value, json};
 use shard_model::HeartbeatRequest;
-use shard_store::entity::{
+use shard_store::schema::entity::{
     afe_host_queue_entries as hqes, afe_hosts as hosts, afe_jobs as jobs, afe_labels as labels,
     afe_shards as shards,
 };
 use shard_store::testing::{Adopted, Backend, TestDb};
 use shard_store::{KnownHosts, Running, jobs_to_upload, known_hosts, known_job_ids};
 
+use crate::oracle::budget;
 use generate::{LABEL_IDS, Lab, SHARD_IDS};
 use plain::Plain;
 
@@ -283,39 +277,27 @@ async fn write(conn: &DatabaseConnection, lab: &Lab) -> Result<(), String> {
     hqes::Entity::delete_many().exec(conn).await.map_err(err)?;
     jobs::Entity::delete_many().exec(conn).await.map_err(err)?;
     hosts::Entity::delete_many().exec(conn).await.map_err(err)?;
-    if !lab.hosts.is_empty() {
-        hosts::Entity::insert_many(
-            lab.hosts
-                .iter()
-                .cloned()
-                .map(IntoActiveModel::into_active_model),
-        )
-        .exec(conn)
-        .await
-        .map_err(|e| format!("writing hosts: {e}"))?;
+    insert_all(conn, &lab.hosts, "hosts").await?;
+    insert_all(conn, &lab.jobs, "jobs").await?;
+    insert_all(conn, &lab.entries, "entries").await?;
+    Ok(())
+}
+
+/// Inserts `rows` in one statement (none for no rows: an insert needs at
+/// least one).
+async fn insert_all<M>(conn: &DatabaseConnection, rows: &[M], what: &str) -> Result<(), String>
+where
+    M: ModelTrait + Clone + IntoActiveModel<<M::Entity as EntityTrait>::ActiveModel>,
+{
+    if rows.is_empty() {
+        return Ok(());
     }
-    if !lab.jobs.is_empty() {
-        jobs::Entity::insert_many(
-            lab.jobs
-                .iter()
-                .cloned()
-                .map(IntoActiveModel::into_active_model),
-        )
-        .exec(conn)
-        .await
-        .map_err(|e| format!("writing jobs: {e}"))?;
-    }
-    if !lab.entries.is_empty() {
-        hqes::Entity::insert_many(
-            lab.entries
-                .iter()
-                .cloned()
-                .map(IntoActiveModel::into_active_model),
-        )
-        .exec(conn)
-        .await
-        .map_err(|e| format!("writing entries: {e}"))?;
-    }
+    <M::Entity as EntityTrait>::insert_many(
+        rows.iter().cloned().map(IntoActiveModel::into_active_model),
+    )
+    .exec(conn)
+    .await
+    .map_err(|e| format!("writing {what}: {e}"))?;
     Ok(())
 }
 

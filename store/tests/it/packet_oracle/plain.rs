@@ -12,7 +12,7 @@ use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
 use serde_json::{Value as Json, json};
 use shard_model::{Hqe, Job, ToOne};
 
-use crate::spec::{COMPLETE_STATUSES, HQE_STATUSES};
+use super::spec::{COMPLETE_STATUSES, HQE_STATUSES};
 
 /// One job as the database holds it, with every entry it has.
 #[derive(Debug, Clone)]

@@ -23,9 +23,11 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::strategy::BoxedStrategy;
 use shard_store::Layout;
-use shard_store::entity::{afe_host_queue_entries as hqes, afe_hosts as hosts, afe_jobs as jobs};
+use shard_store::schema::entity::{
+    afe_host_queue_entries as hqes, afe_hosts as hosts, afe_jobs as jobs,
+};
 
-use crate::spec::{COMPLETE_STATUSES, HOST_STATUSES, HQE_STATUSES};
+use super::spec::{COMPLETE_STATUSES, HOST_STATUSES, HQE_STATUSES};
 
 /// The labels every database has (`meta_host` refers to them).
 pub const LABEL_IDS: [i32; 3] = [1, 2, 3];
@@ -437,7 +439,7 @@ pub fn fit(lab: &Lab, layout: &Layout, unique_job_host: bool) -> Lab {
         }
         or(T, "run_verify", &mut j.run_verify, true);
         or(T, "require_ssp", &mut j.require_ssp, false);
-        if layout.has_foreign_key(T, "parent_job_id") {
+        if layout.has_foreign_key(shard_store::schema::entity::afe_jobs::Column::ParentJobId) {
             j.parent_job_id = None;
         }
     }

@@ -1,22 +1,18 @@
 //! The queries behind one heartbeat packet (§3, §7 steps 1 and 3), on every backend.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
     QueryFilter,
 };
 use serde_json::json;
-use shard_model::{HeartbeatResponse, Hqe, Job};
-use shard_store::entity::prelude::*;
-use shard_store::entity::{afe_host_queue_entries, afe_hosts, afe_jobs, afe_shards};
+use shard_model::{Hqe, Job};
+use shard_store::schema::entity::prelude::*;
+use shard_store::schema::entity::{afe_host_queue_entries, afe_hosts, afe_shards};
 use shard_store::testing::TestDb;
 use shard_store::{
-    KnownHosts, Running, jobs_to_upload, known_hosts, known_job_ids, mark_uploaded, release_missed,
+    KnownHosts, Marked, Running, Upload, known_hosts, known_job_ids, mark_uploaded, release_missed,
     running_in_marked_jobs, shard_id_by_hostname,
 };
 
@@ -50,7 +46,7 @@ shard_store::every_schema_tests!(
         jobs_to_upload_writes_an_entry_in_the_upload_shape,
         jobs_to_upload_holds_back_a_job_whose_entry_has_a_complete_status_but_no_complete_flag,
         jobs_to_upload_holds_back_a_job_whose_entry_is_flagged_complete_with_a_running_status,
-    a_held_back_job_does_not_take_the_place_of_one_that_can_go,
+        a_held_back_job_does_not_take_the_place_of_one_that_can_go,
         jobs_to_upload_takes_a_held_back_job_once_its_entry_is_written,
         mark_uploaded_sets_the_shard_of_exactly_the_uploaded_jobs,
         mark_uploaded_without_a_shard_changes_nothing,
@@ -71,51 +67,6 @@ shard_store::every_schema_tests!(
 
 // ---------------------------------------------------------------------------
 // Setting up the states the master and the scheduler create.
-
-/// Applies `response` and checks that every record landed.
-async fn fill(conn: &DatabaseConnection, response: &HeartbeatResponse) {
-    let report = shard_store::apply(
-        conn,
-        &shard_store::Layout::read(conn).await.unwrap(),
-        response,
-    )
-    .await
-    .unwrap();
-    assert_eq!(report.rejected, vec![]);
-}
-
-/// A job whose entries are `entries`.
-fn job_with(id: i32, entries: Vec<Hqe>) -> Job {
-    Job {
-        hostqueueentry_set: Some(entries),
-        ..job(id)
-    }
-}
-
-/// The scheduler finishing entries.
-async fn complete(conn: &impl ConnectionTrait, hqe_ids: &[i32]) {
-    HostQueueEntries::update_many()
-        .col_expr(afe_host_queue_entries::Column::Complete, Expr::value(true))
-        .col_expr(afe_host_queue_entries::Column::Active, Expr::value(false))
-        .col_expr(
-            afe_host_queue_entries::Column::Status,
-            Expr::value("Completed"),
-        )
-        .filter(afe_host_queue_entries::Column::Id.is_in(hqe_ids.iter().copied()))
-        .exec(conn)
-        .await
-        .unwrap();
-}
-
-/// Jobs' `shard_id` set to NULL, as for finished jobs waiting for upload.
-async fn unassign(conn: &impl ConnectionTrait, job_ids: &[i32]) {
-    Jobs::update_many()
-        .col_expr(afe_jobs::Column::ShardId, Expr::value(Option::<i32>::None))
-        .filter(afe_jobs::Column::Id.is_in(job_ids.iter().copied()))
-        .exec(conn)
-        .await
-        .unwrap();
-}
 
 /// Jobs `ids` (each with its one entry `id * 10`) finished and unassigned:
 /// waiting for upload.
@@ -140,12 +91,11 @@ async fn insert_shard(conn: &impl ConnectionTrait, id: i32, hostname: &str) {
     .unwrap();
 }
 
-async fn shard_ids(conn: &impl ConnectionTrait) -> Vec<(i32, Option<i32>)> {
-    let mut ids = Vec::new();
-    for id in job_ids(conn).await {
-        ids.push((id, job_row(conn, id).await.shard_id));
-    }
-    ids
+/// `mark_uploaded` with the store's layout.
+async fn mark(db: &TestDb, upload: &Upload, shard_id: Option<i32>) -> Marked {
+    mark_uploaded(db.store.connection(), &db.store.layout(), upload, shard_id)
+        .await
+        .unwrap()
 }
 
 fn ids_of(jobs: &[Job]) -> Vec<i32> {
@@ -212,24 +162,6 @@ async fn known_job_ids_does_not_count_an_entry_whose_complete_is_null(db: TestDb
 // ---------------------------------------------------------------------------
 // known_hosts
 
-async fn set_host_status(conn: &impl ConnectionTrait, id: i32, status: &str) {
-    Hosts::update_many()
-        .col_expr(afe_hosts::Column::Status, Expr::value(status))
-        .filter(afe_hosts::Column::Id.eq(id))
-        .exec(conn)
-        .await
-        .unwrap();
-}
-
-async fn set_host_invalid(conn: &impl ConnectionTrait, id: i32, invalid: Option<bool>) {
-    Hosts::update_many()
-        .col_expr(afe_hosts::Column::Invalid, Expr::value(invalid))
-        .filter(afe_hosts::Column::Id.eq(id))
-        .exec(conn)
-        .await
-        .unwrap();
-}
-
 async fn known_hosts_lists_ids_ascending_with_their_statuses(db: TestDb) {
     let conn = db.store.connection();
     fill(
@@ -237,8 +169,8 @@ async fn known_hosts_lists_ids_ascending_with_their_statuses(db: TestDb) {
         &response(vec![host(3), host(1), host(2)], vec![], vec![]),
     )
     .await;
-    set_host_status(conn, 1, "Repairing").await;
-    set_host_status(conn, 3, "Running").await;
+    set_column(conn, 1, afe_hosts::Column::Status, "Repairing").await;
+    set_column(conn, 3, afe_hosts::Column::Status, "Running").await;
 
     assert_eq!(
         known_hosts(conn).await.unwrap(),
@@ -260,8 +192,8 @@ async fn known_hosts_leaves_out_invalid_hosts(db: TestDb) {
         &response(vec![host(1), host(2), host(3)], vec![], vec![]),
     )
     .await;
-    set_host_status(conn, 3, "Running").await;
-    set_host_invalid(conn, 2, Some(true)).await;
+    set_column(conn, 3, afe_hosts::Column::Status, "Running").await;
+    set_column(conn, 2, afe_hosts::Column::Invalid, Some(true)).await;
 
     assert_eq!(
         known_hosts(conn).await.unwrap(),
@@ -277,7 +209,7 @@ async fn known_hosts_leaves_out_invalid_hosts(db: TestDb) {
 async fn known_hosts_leaves_out_a_host_whose_invalid_is_null(db: TestDb) {
     let conn = db.store.connection();
     fill(conn, &response(vec![host(1), host(2)], vec![], vec![])).await;
-    set_host_invalid(conn, 2, None).await;
+    set_column(conn, 2, afe_hosts::Column::Invalid, Option::<bool>::None).await;
 
     assert_eq!(
         known_hosts(conn).await.unwrap(),
@@ -295,9 +227,7 @@ async fn jobs_to_upload_takes_an_unassigned_job_with_a_complete_entry(db: TestDb
     let conn = db.store.connection();
     fill_waiting(conn, &[7]).await;
 
-    let upload = jobs_to_upload(conn, &db.store.layout(), 1000)
-        .await
-        .unwrap();
+    let upload = to_upload(&db, 1000).await;
 
     assert_eq!(ids_of(&upload.jobs), vec![7]);
 }
@@ -308,9 +238,7 @@ async fn jobs_to_upload_skips_a_complete_job_still_assigned_to_a_shard(db: TestD
     complete(conn, &[70]).await;
     assert_eq!(job_row(conn, 7).await.shard_id, Some(1));
 
-    let upload = jobs_to_upload(conn, &db.store.layout(), 1000)
-        .await
-        .unwrap();
+    let upload = to_upload(&db, 1000).await;
 
     assert_eq!(ids_of(&upload.jobs), Vec::<i32>::new());
     assert_eq!(upload.hqes, vec![]);
@@ -321,9 +249,7 @@ async fn jobs_to_upload_skips_an_unassigned_job_without_a_complete_entry(db: Tes
     fill(conn, &response(vec![], vec![job(7)], vec![])).await;
     unassign(conn, &[7]).await;
 
-    let upload = jobs_to_upload(conn, &db.store.layout(), 1000)
-        .await
-        .unwrap();
+    let upload = to_upload(&db, 1000).await;
 
     assert_eq!(ids_of(&upload.jobs), Vec::<i32>::new());
     assert_eq!(upload.hqes, vec![]);
@@ -333,7 +259,7 @@ async fn jobs_to_upload_takes_the_oldest_ids_up_to_the_limit(db: TestDb) {
     let conn = db.store.connection();
     fill_waiting(conn, &[5, 1, 4, 2, 3]).await;
 
-    let upload = jobs_to_upload(conn, &db.store.layout(), 3).await.unwrap();
+    let upload = to_upload(&db, 3).await;
 
     assert_eq!(ids_of(&upload.jobs), vec![1, 2, 3]);
     let hqe_ids: Vec<i32> = upload.hqes.iter().map(|q| q.id).collect();
@@ -343,12 +269,10 @@ async fn jobs_to_upload_takes_the_oldest_ids_up_to_the_limit(db: TestDb) {
 async fn jobs_to_upload_takes_the_rest_once_the_first_ones_are_marked(db: TestDb) {
     let conn = db.store.connection();
     fill_waiting(conn, &[5, 1, 4, 2, 3]).await;
-    let first = jobs_to_upload(conn, &db.store.layout(), 3).await.unwrap();
-    mark_uploaded(conn, &db.store.layout(), &first, Some(1))
-        .await
-        .unwrap();
+    let first = to_upload(&db, 3).await;
+    mark(&db, &first, Some(1)).await;
 
-    let second = jobs_to_upload(conn, &db.store.layout(), 3).await.unwrap();
+    let second = to_upload(&db, 3).await;
 
     assert_eq!(ids_of(&second.jobs), vec![4, 5]);
     let hqe_ids: Vec<i32> = second.hqes.iter().map(|q| q.id).collect();
@@ -374,9 +298,7 @@ async fn jobs_to_upload_returns_every_entry_of_exactly_those_jobs(db: TestDb) {
     complete(conn, &[80]).await;
     unassign(conn, &[9]).await;
 
-    let upload = jobs_to_upload(conn, &db.store.layout(), 1000)
-        .await
-        .unwrap();
+    let upload = to_upload(&db, 1000).await;
 
     let entries: Vec<(i32, Option<i32>, Option<bool>)> = upload
         .hqes
@@ -397,9 +319,7 @@ async fn jobs_to_upload_writes_a_job_in_the_upload_shape(db: TestDb) {
     let conn = db.store.connection();
     fill_waiting(conn, &[7]).await;
 
-    let upload = jobs_to_upload(conn, &db.store.layout(), 1000)
-        .await
-        .unwrap();
+    let upload = to_upload(&db, 1000).await;
 
     assert_eq!(
         serde_json::to_value(&upload.jobs).unwrap(),
@@ -459,9 +379,7 @@ async fn jobs_to_upload_writes_an_entry_in_the_upload_shape(db: TestDb) {
         .unwrap();
     unassign(conn, &[7]).await;
 
-    let upload = jobs_to_upload(conn, &db.store.layout(), 1000)
-        .await
-        .unwrap();
+    let upload = to_upload(&db, 1000).await;
 
     assert_eq!(
         serde_json::to_value(&upload.hqes).unwrap(),
@@ -487,11 +405,9 @@ async fn mark_uploaded_sets_the_shard_of_exactly_the_uploaded_jobs(db: TestDb) {
     let conn = db.store.connection();
     fill_waiting(conn, &[7, 8, 9]).await;
     insert_shard(conn, 2, "shard2").await;
-    let upload = jobs_to_upload(conn, &db.store.layout(), 2).await.unwrap();
+    let upload = to_upload(&db, 2).await;
 
-    let marked = mark_uploaded(conn, &db.store.layout(), &upload, Some(2))
-        .await
-        .unwrap();
+    let marked = mark(&db, &upload, Some(2)).await;
 
     assert_eq!(marked.jobs, vec![7, 8]);
     assert_eq!(marked.changed, Vec::<i32>::new());
@@ -504,24 +420,12 @@ async fn mark_uploaded_sets_the_shard_of_exactly_the_uploaded_jobs(db: TestDb) {
 async fn mark_uploaded_without_a_shard_changes_nothing(db: TestDb) {
     let conn = db.store.connection();
     fill_waiting(conn, &[7, 8]).await;
-    let upload = jobs_to_upload(conn, &db.store.layout(), 1000)
-        .await
-        .unwrap();
+    let upload = to_upload(&db, 1000).await;
 
-    mark_uploaded(conn, &db.store.layout(), &upload, None)
-        .await
-        .unwrap();
+    mark(&db, &upload, None).await;
 
     assert_eq!(shard_ids(conn).await, vec![(7, None), (8, None)]);
-    assert_eq!(
-        ids_of(
-            &jobs_to_upload(conn, &db.store.layout(), 1000)
-                .await
-                .unwrap()
-                .jobs
-        ),
-        vec![7, 8]
-    );
+    assert_eq!(ids_of(&to_upload(&db, 1000).await.jobs), vec![7, 8]);
 }
 
 /// Job 7 with entry 70 finished and 71 running, waiting for upload (the
@@ -545,33 +449,16 @@ async fn fill_partly_finished(conn: &DatabaseConnection) {
     unassign(conn, &[7, 8]).await;
 }
 
-/// Sets `column` of entry `id`, as one of the scheduler's statements does.
-async fn set_entry<V: Into<sea_orm::Value>>(
-    conn: &impl ConnectionTrait,
-    id: i32,
-    column: afe_host_queue_entries::Column,
-    value: V,
-) {
-    HostQueueEntries::update_many()
-        .col_expr(column, Expr::value(value))
-        .filter(afe_host_queue_entries::Column::Id.eq(id))
-        .exec(conn)
-        .await
-        .unwrap();
-}
-
 async fn jobs_to_upload_holds_back_a_job_whose_entry_has_a_complete_status_but_no_complete_flag(
     db: TestDb,
 ) {
     let conn = db.store.connection();
     fill_partly_finished(conn).await;
     // The scheduler has written 71's status, not yet its `complete`.
-    set_entry(conn, 71, afe_host_queue_entries::Column::Status, "Failed").await;
-    set_entry(conn, 71, afe_host_queue_entries::Column::Active, false).await;
+    set_column(conn, 71, afe_host_queue_entries::Column::Status, "Failed").await;
+    set_column(conn, 71, afe_host_queue_entries::Column::Active, false).await;
 
-    let upload = jobs_to_upload(conn, &db.store.layout(), 1000)
-        .await
-        .unwrap();
+    let upload = to_upload(&db, 1000).await;
 
     assert_eq!(ids_of(&upload.jobs), vec![8]);
     assert_eq!(upload.deferred, vec![7]);
@@ -584,11 +471,9 @@ async fn jobs_to_upload_holds_back_a_job_whose_entry_is_flagged_complete_with_a_
 ) {
     let conn = db.store.connection();
     fill_partly_finished(conn).await;
-    set_entry(conn, 71, afe_host_queue_entries::Column::Complete, true).await;
+    set_column(conn, 71, afe_host_queue_entries::Column::Complete, true).await;
 
-    let upload = jobs_to_upload(conn, &db.store.layout(), 1000)
-        .await
-        .unwrap();
+    let upload = to_upload(&db, 1000).await;
 
     assert_eq!(ids_of(&upload.jobs), vec![8]);
     assert_eq!(upload.deferred, vec![7]);
@@ -599,9 +484,9 @@ async fn jobs_to_upload_holds_back_a_job_whose_entry_is_flagged_complete_with_a_
 async fn a_held_back_job_does_not_take_the_place_of_one_that_can_go(db: TestDb) {
     let conn = db.store.connection();
     fill_partly_finished(conn).await;
-    set_entry(conn, 71, afe_host_queue_entries::Column::Complete, true).await;
+    set_column(conn, 71, afe_host_queue_entries::Column::Complete, true).await;
 
-    let upload = jobs_to_upload(conn, &db.store.layout(), 1).await.unwrap();
+    let upload = to_upload(&db, 1).await;
 
     assert_eq!(ids_of(&upload.jobs), vec![8]);
     assert_eq!(upload.deferred, vec![7]);
@@ -612,20 +497,12 @@ async fn a_held_back_job_does_not_take_the_place_of_one_that_can_go(db: TestDb) 
 async fn jobs_to_upload_takes_a_held_back_job_once_its_entry_is_written(db: TestDb) {
     let conn = db.store.connection();
     fill_partly_finished(conn).await;
-    set_entry(conn, 71, afe_host_queue_entries::Column::Status, "Failed").await;
-    assert_eq!(
-        jobs_to_upload(conn, &db.store.layout(), 1000)
-            .await
-            .unwrap()
-            .deferred,
-        vec![7]
-    );
-    set_entry(conn, 71, afe_host_queue_entries::Column::Active, false).await;
-    set_entry(conn, 71, afe_host_queue_entries::Column::Complete, true).await;
+    set_column(conn, 71, afe_host_queue_entries::Column::Status, "Failed").await;
+    assert_eq!(to_upload(&db, 1000).await.deferred, vec![7]);
+    set_column(conn, 71, afe_host_queue_entries::Column::Active, false).await;
+    set_column(conn, 71, afe_host_queue_entries::Column::Complete, true).await;
 
-    let upload = jobs_to_upload(conn, &db.store.layout(), 1000)
-        .await
-        .unwrap();
+    let upload = to_upload(&db, 1000).await;
 
     assert_eq!(ids_of(&upload.jobs), vec![7, 8]);
     assert_eq!(upload.deferred, Vec::<i32>::new());
@@ -647,24 +524,18 @@ async fn jobs_to_upload_takes_a_held_back_job_once_its_entry_is_written(db: Test
 async fn mark_uploaded_leaves_a_job_whose_entry_finished_meanwhile(db: TestDb) {
     let conn = db.store.connection();
     fill_partly_finished(conn).await;
-    let upload = jobs_to_upload(conn, &db.store.layout(), 1000)
-        .await
-        .unwrap();
+    let upload = to_upload(&db, 1000).await;
     assert_eq!(ids_of(&upload.jobs), vec![7, 8]);
     // While the heartbeat is in flight 71 finishes; the scheduler finds
     // job 7 already unassigned and leaves it so.
     complete(conn, &[71]).await;
 
-    let marked = mark_uploaded(conn, &db.store.layout(), &upload, Some(1))
-        .await
-        .unwrap();
+    let marked = mark(&db, &upload, Some(1)).await;
 
     assert_eq!(marked.jobs, vec![8]);
     assert_eq!(marked.changed, vec![7]);
     assert_eq!(shard_ids(conn).await, vec![(7, None), (8, Some(1))]);
-    let next = jobs_to_upload(conn, &db.store.layout(), 1000)
-        .await
-        .unwrap();
+    let next = to_upload(&db, 1000).await;
     assert_eq!(ids_of(&next.jobs), vec![7]);
     let entries: Vec<(i32, Option<bool>)> = next.hqes.iter().map(|q| (q.id, q.complete)).collect();
     assert_eq!(entries, vec![(70, Some(true)), (71, Some(true))]);
@@ -673,14 +544,10 @@ async fn mark_uploaded_leaves_a_job_whose_entry_finished_meanwhile(db: TestDb) {
 async fn mark_uploaded_leaves_a_job_whose_entry_was_aborted_meanwhile(db: TestDb) {
     let conn = db.store.connection();
     fill_partly_finished(conn).await;
-    let upload = jobs_to_upload(conn, &db.store.layout(), 1000)
-        .await
-        .unwrap();
-    set_entry(conn, 71, afe_host_queue_entries::Column::Aborted, true).await;
+    let upload = to_upload(&db, 1000).await;
+    set_column(conn, 71, afe_host_queue_entries::Column::Aborted, true).await;
 
-    let marked = mark_uploaded(conn, &db.store.layout(), &upload, Some(1))
-        .await
-        .unwrap();
+    let marked = mark(&db, &upload, Some(1)).await;
 
     assert_eq!(marked.changed, vec![7]);
     assert_eq!(shard_ids(conn).await, vec![(7, None), (8, Some(1))]);
@@ -689,9 +556,7 @@ async fn mark_uploaded_leaves_a_job_whose_entry_was_aborted_meanwhile(db: TestDb
 async fn mark_uploaded_leaves_a_job_that_gained_an_entry_meanwhile(db: TestDb) {
     let conn = db.store.connection();
     fill_partly_finished(conn).await;
-    let upload = jobs_to_upload(conn, &db.store.layout(), 1000)
-        .await
-        .unwrap();
+    let upload = to_upload(&db, 1000).await;
     fill(
         conn,
         &response(
@@ -702,9 +567,7 @@ async fn mark_uploaded_leaves_a_job_that_gained_an_entry_meanwhile(db: TestDb) {
     )
     .await;
 
-    let marked = mark_uploaded(conn, &db.store.layout(), &upload, Some(1))
-        .await
-        .unwrap();
+    let marked = mark(&db, &upload, Some(1)).await;
 
     assert_eq!(marked.jobs, vec![7]);
     assert_eq!(marked.changed, vec![8]);
@@ -712,19 +575,10 @@ async fn mark_uploaded_leaves_a_job_that_gained_an_entry_meanwhile(db: TestDb) {
 
 /// Job 7 (entry 70 finished, 71 running) and job 8 uploaded and marked;
 /// the entries followed afterwards.
-async fn mark_partly_finished(conn: &DatabaseConnection) -> Running {
-    fill_partly_finished(conn).await;
-    let upload = jobs_to_upload(conn, &shard_store::Layout::read(conn).await.unwrap(), 1000)
-        .await
-        .unwrap();
-    let marked = mark_uploaded(
-        conn,
-        &shard_store::Layout::read(conn).await.unwrap(),
-        &upload,
-        Some(1),
-    )
-    .await
-    .unwrap();
+async fn mark_partly_finished(db: &TestDb) -> Running {
+    fill_partly_finished(db.store.connection()).await;
+    let upload = to_upload(db, 1000).await;
+    let marked = mark(db, &upload, Some(1)).await;
     assert_eq!(marked.jobs, vec![7, 8]);
     let mut running = Running::default();
     running.follow(&upload, &marked.jobs);
@@ -736,7 +590,7 @@ async fn a_job_marked_with_a_running_entry_is_released_when_the_scheduler_misses
     db: TestDb,
 ) {
     let conn = db.store.connection();
-    let running = mark_partly_finished(conn).await;
+    let running = mark_partly_finished(&db).await;
     // The scheduler ends 71 but, deciding on a job row read before the
     // mark, does not release job 7.
     complete(conn, &[71]).await;
@@ -746,15 +600,13 @@ async fn a_job_marked_with_a_running_entry_is_released_when_the_scheduler_misses
     assert_eq!(missed.released, vec![7]);
     assert_eq!(missed.running, Running::default());
     assert_eq!(shard_ids(conn).await, vec![(7, None), (8, Some(1))]);
-    let next = jobs_to_upload(conn, &db.store.layout(), 1000)
-        .await
-        .unwrap();
+    let next = to_upload(&db, 1000).await;
     assert_eq!(ids_of(&next.jobs), vec![7]);
 }
 
 async fn a_job_the_scheduler_released_itself_is_no_longer_followed(db: TestDb) {
     let conn = db.store.connection();
-    let running = mark_partly_finished(conn).await;
+    let running = mark_partly_finished(&db).await;
     complete(conn, &[71]).await;
     unassign(conn, &[7]).await;
 
@@ -767,9 +619,9 @@ async fn a_job_the_scheduler_released_itself_is_no_longer_followed(db: TestDb) {
 
 async fn a_followed_entry_still_running_keeps_its_job_marked(db: TestDb) {
     let conn = db.store.connection();
-    let running = mark_partly_finished(conn).await;
+    let running = mark_partly_finished(&db).await;
     // Half-written: status written, `complete` not yet.
-    set_entry(conn, 71, afe_host_queue_entries::Column::Status, "Failed").await;
+    set_column(conn, 71, afe_host_queue_entries::Column::Status, "Failed").await;
 
     let missed = release_missed(conn, running.clone()).await.unwrap();
 
@@ -782,7 +634,7 @@ async fn a_restarted_client_follows_the_running_entries_of_partly_finished_assig
     db: TestDb,
 ) {
     let conn = db.store.connection();
-    let followed = mark_partly_finished(conn).await;
+    let followed = mark_partly_finished(&db).await;
     // Job 9: assigned, nothing finished; not followed.
     fill(conn, &response(vec![], vec![job(9)], vec![])).await;
 
@@ -797,14 +649,10 @@ async fn mark_statements(db: &TestDb, jobs: i32) -> u64 {
     let first = (jobs * 10) + 1;
     let ids: Vec<i32> = (first..first + jobs).collect();
     fill_waiting(conn, &ids).await;
-    let upload = jobs_to_upload(conn, &db.store.layout(), 1000)
-        .await
-        .unwrap();
+    let upload = to_upload(db, 1000).await;
     assert_eq!(upload.jobs.len(), ids.len());
     let before = db.store.statements();
-    let marked = mark_uploaded(conn, &db.store.layout(), &upload, Some(1))
-        .await
-        .unwrap();
+    let marked = mark(db, &upload, Some(1)).await;
     assert_eq!(marked.jobs, ids);
     db.store.statements() - before
 }
@@ -850,9 +698,7 @@ async fn packet_statements(db: &TestDb) -> u64 {
     let before = db.store.statements();
     known_job_ids(conn).await.unwrap();
     known_hosts(conn).await.unwrap();
-    jobs_to_upload(conn, &db.store.layout(), 1000)
-        .await
-        .unwrap();
+    to_upload(db, 1000).await;
     db.store.statements() - before
 }
 
@@ -882,14 +728,7 @@ async fn packet_statements_do_not_grow_with_jobs_to_upload(db: TestDb) {
     fill_waiting(conn, &(1..=10).collect::<Vec<_>>()).await;
     let with_10 = packet_statements(&db).await;
     fill_waiting(conn, &(11..=300).collect::<Vec<_>>()).await;
-    assert_eq!(
-        jobs_to_upload(conn, &db.store.layout(), 1000)
-            .await
-            .unwrap()
-            .jobs
-            .len(),
-        300
-    );
+    assert_eq!(to_upload(&db, 1000).await.jobs.len(), 300);
 
     let with_300 = packet_statements(&db).await;
 

@@ -1,11 +1,6 @@
 //! Creating the schema, and adopting one that Autotest created.
 
-// A panic is how a test fails; unwrapping here is the assertion.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use sea_orm::ConnectionTrait;
 use shard_store::schema::AFE_TABLES;
 use shard_store::testing::{Adopted, Backend, TestDb};

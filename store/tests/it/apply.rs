@@ -1,18 +1,13 @@
 //! The apply rules of §6, each on every backend.
 
-// A panic is how a test fails; unwrapping here is the assertion.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     AccessMode, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, TransactionTrait,
 };
 use shard_model::testing::fixture;
 use shard_model::{HeartbeatResponse, RecordKind, ToOne};
-use shard_store::entity::afe_hosts;
+use shard_store::schema::entity::afe_hosts;
 use shard_store::testing::TestDb;
 use shard_store::{ApplyReport, StoreError, apply};
 
@@ -58,13 +53,7 @@ shard_store::every_schema_tests!(
 
 async fn basic_fixture_inserts_every_record_with_its_relations(db: TestDb) {
     let conn = db.store.connection();
-    let report = apply(
-        conn,
-        &db.store.layout(),
-        &fixture_response("response-basic.json"),
-    )
-    .await
-    .unwrap();
+    let report = apply_on(&db.store, &fixture_response("response-basic.json")).await;
     assert_eq!(clean(&report), (1, 1, 1));
 
     let host = host_row(conn, 2).await;
@@ -94,10 +83,8 @@ async fn basic_fixture_inserts_every_record_with_its_relations(db: TestDb) {
         (entry.job_id, entry.meta_host, entry.host_id),
         (Some(1001), Some(1), None)
     );
-    let mut got = keyvals(conn).await;
-    got.sort();
     assert_eq!(
-        got,
+        sorted_keyvals(conn).await,
         owned(&[
             (1000, "build", "lumpy-release/R80-12739.0.0"),
             (1001, "suite", "bvt-inline")
@@ -107,13 +94,7 @@ async fn basic_fixture_inserts_every_record_with_its_relations(db: TestDb) {
 
 async fn mysql_quirks_fixture_applies_like_the_basic_one(db: TestDb) {
     let conn = db.store.connection();
-    let report = apply(
-        conn,
-        &db.store.layout(),
-        &fixture_response("response-mysql-quirks.json"),
-    )
-    .await
-    .unwrap();
+    let report = apply_on(&db.store, &fixture_response("response-mysql-quirks.json")).await;
     assert_eq!(clean(&report), (1, 1, 1));
     let host = host_row(conn, 2).await;
     assert_eq!(host.locked, Some(true));
@@ -132,13 +113,7 @@ async fn mysql_quirks_fixture_applies_like_the_basic_one(db: TestDb) {
 
 async fn reapply_leaves_non_whitelisted_fields_alone(db: TestDb) {
     let conn = db.store.connection();
-    apply(
-        conn,
-        &db.store.layout(),
-        &response(vec![host(2)], vec![job(7)], vec![]),
-    )
-    .await
-    .unwrap();
+    apply_on(&db.store, &response(vec![host(2)], vec![job(7)], vec![])).await;
     let (mut h, mut j) = (host(2), job(7));
     h.hostname = Some("renamed".into());
     h.status = Some("Repairing".into());
@@ -150,13 +125,7 @@ async fn reapply_leaves_non_whitelisted_fields_alone(db: TestDb) {
     q.complete = Some(true);
     let l = &mut h.labels.as_mut().unwrap()[0];
     l.name = Some("board:renamed".into());
-    let report = apply(
-        conn,
-        &db.store.layout(),
-        &response(vec![h], vec![j], vec![]),
-    )
-    .await
-    .unwrap();
+    let report = apply_on(&db.store, &response(vec![h], vec![j], vec![])).await;
     assert_eq!(clean(&report), (1, 1, 0));
 
     let host = host_row(conn, 2).await;
@@ -183,25 +152,13 @@ async fn reapply_leaves_non_whitelisted_fields_alone(db: TestDb) {
 
 async fn reapply_overwrites_whitelisted_fields(db: TestDb) {
     let conn = db.store.connection();
-    apply(
-        conn,
-        &db.store.layout(),
-        &response(vec![host(2)], vec![job(7)], vec![]),
-    )
-    .await
-    .unwrap();
+    apply_on(&db.store, &response(vec![host(2)], vec![job(7)], vec![])).await;
     let (mut h, mut j) = (host(2), job(7));
     h.invalid = Some(Some(true));
     h.hostattribute_set = Some(vec![attribute("pool", "bvt")]);
     j.hostqueueentry_set.as_mut().unwrap()[0].aborted = Some(true);
     j.jobkeyval_set = Some(vec![keyval(7, "suite", "cq")]);
-    apply(
-        conn,
-        &db.store.layout(),
-        &response(vec![h], vec![j], vec![]),
-    )
-    .await
-    .unwrap();
+    apply_on(&db.store, &response(vec![h], vec![j], vec![])).await;
 
     assert_eq!(host_row(conn, 2).await.invalid, Some(true));
     assert!(hqe_row(conn, 70).await.aborted);
@@ -211,13 +168,7 @@ async fn reapply_overwrites_whitelisted_fields(db: TestDb) {
 
 async fn relations_are_applied_to_existing_records(db: TestDb) {
     let conn = db.store.connection();
-    apply(
-        conn,
-        &db.store.layout(),
-        &response(vec![host(2)], vec![job(7)], vec![]),
-    )
-    .await
-    .unwrap();
+    apply_on(&db.store, &response(vec![host(2)], vec![job(7)], vec![])).await;
     let (mut h, mut j) = (host(2), job(7));
     h.labels.as_mut().unwrap().push(label(5));
     h.aclgroup_set = Some(vec![group(4, vec![user(3, "alice")])]);
@@ -228,13 +179,7 @@ async fn relations_are_applied_to_existing_records(db: TestDb) {
         .push(hqe(71, Some(2)));
     // Links are added, never removed: label 1 stays although it is not resent.
     h.labels.as_mut().unwrap().remove(0);
-    apply(
-        conn,
-        &db.store.layout(),
-        &response(vec![h], vec![j], vec![]),
-    )
-    .await
-    .unwrap();
+    apply_on(&db.store, &response(vec![h], vec![j], vec![])).await;
 
     assert_eq!(host_labels(conn).await, [(2, 1), (2, 5)]);
     assert_eq!(group_hosts(conn).await, [(4, 2)]);
@@ -245,24 +190,16 @@ async fn relations_are_applied_to_existing_records(db: TestDb) {
 
 async fn shard_and_meta_host_links_follow_the_record(db: TestDb) {
     let conn = db.store.connection();
-    apply(
-        conn,
-        &db.store.layout(),
-        &response(vec![host(2)], vec![job(7)], vec![]),
-    )
-    .await
-    .unwrap();
+    apply_on(&db.store, &response(vec![host(2)], vec![job(7)], vec![])).await;
     let (mut h, mut j) = (host(2), job(7));
     h.shard = ToOne::Set(shard(2));
     j.shard = ToOne::Null;
     j.hostqueueentry_set.as_mut().unwrap()[0].meta_host = ToOne::Set(label(8));
-    apply(
-        conn,
-        &db.store.layout(),
+    apply_on(
+        &db.store,
         &response(vec![h.clone()], vec![j.clone()], vec![]),
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(host_row(conn, 2).await.shard_id, Some(2));
     assert_eq!(job_row(conn, 7).await.shard_id, None);
     assert_eq!(hqe_row(conn, 70).await.meta_host, Some(8));
@@ -271,13 +208,7 @@ async fn shard_and_meta_host_links_follow_the_record(db: TestDb) {
     h.shard = ToOne::Absent;
     j.shard = ToOne::Set(shard(1));
     j.hostqueueentry_set.as_mut().unwrap()[0].meta_host = ToOne::Null;
-    apply(
-        conn,
-        &db.store.layout(),
-        &response(vec![h], vec![j], vec![]),
-    )
-    .await
-    .unwrap();
+    apply_on(&db.store, &response(vec![h], vec![j], vec![])).await;
     assert_eq!(host_row(conn, 2).await.shard_id, Some(2));
     assert_eq!(job_row(conn, 7).await.shard_id, Some(1));
     assert_eq!(hqe_row(conn, 70).await.meta_host, None);
@@ -290,16 +221,12 @@ async fn user_with_known_login_and_new_id_replaces_the_old_user(db: TestDb) {
         1,
         vec![user(3, "chromeos-test"), user(4, "bob")],
     )]);
-    apply(conn, &db.store.layout(), &response(vec![h], vec![], vec![]))
-        .await
-        .unwrap();
+    apply_on(&db.store, &response(vec![h], vec![], vec![])).await;
     lock_host_by(conn, 2, 3).await;
 
     let mut h = host(2);
     h.aclgroup_set = Some(vec![group(9, vec![user(30, "chromeos-test")])]);
-    apply(conn, &db.store.layout(), &response(vec![h], vec![], vec![]))
-        .await
-        .unwrap();
+    apply_on(&db.store, &response(vec![h], vec![], vec![])).await;
 
     assert_eq!(
         users(conn).await,
@@ -321,16 +248,12 @@ async fn user_with_known_id_and_new_login_replaces_the_old_user(db: TestDb) {
     let conn = db.store.connection();
     let mut h = host(2);
     h.aclgroup_set = Some(vec![group(1, vec![user(3, "debug-user")])]);
-    apply(conn, &db.store.layout(), &response(vec![h], vec![], vec![]))
-        .await
-        .unwrap();
+    apply_on(&db.store, &response(vec![h], vec![], vec![])).await;
     lock_host_by(conn, 2, 3).await;
 
     let mut h = host(2);
     h.aclgroup_set = Some(vec![group(9, vec![user(3, "chromeos-test")])]);
-    apply(conn, &db.store.layout(), &response(vec![h], vec![], vec![]))
-        .await
-        .unwrap();
+    apply_on(&db.store, &response(vec![h], vec![], vec![])).await;
 
     assert_eq!(users(conn).await, [(3, Some("chromeos-test".into()))]);
     assert_eq!(
@@ -347,13 +270,7 @@ async fn attributes_are_replaced_as_a_set(db: TestDb) {
     h.hostattribute_set = Some(vec![attribute("a", "1"), attribute("b", "2")]);
     let mut other = host(3);
     other.hostattribute_set = Some(vec![attribute("a", "x")]);
-    apply(
-        conn,
-        &db.store.layout(),
-        &response(vec![h, other.clone()], vec![], vec![]),
-    )
-    .await
-    .unwrap();
+    apply_on(&db.store, &response(vec![h, other.clone()], vec![], vec![])).await;
 
     let mut h = host(2);
     h.hostattribute_set = Some(vec![
@@ -363,13 +280,7 @@ async fn attributes_are_replaced_as_a_set(db: TestDb) {
     ]);
     // A host without the key keeps its attributes.
     other.hostattribute_set = None;
-    apply(
-        conn,
-        &db.store.layout(),
-        &response(vec![h, other], vec![], vec![]),
-    )
-    .await
-    .unwrap();
+    apply_on(&db.store, &response(vec![h, other], vec![], vec![])).await;
 
     let mut got = attributes(conn).await;
     got.sort();
@@ -380,35 +291,25 @@ async fn keyvals_are_replaced_as_a_set(db: TestDb) {
     let conn = db.store.connection();
     let mut j = job(7);
     j.jobkeyval_set = Some(vec![keyval(7, "a", "1"), keyval(7, "b", "2")]);
-    apply(conn, &db.store.layout(), &response(vec![], vec![j], vec![]))
-        .await
-        .unwrap();
+    apply_on(&db.store, &response(vec![], vec![j], vec![])).await;
 
     let mut j = job(7);
     // Nested keyvals belong to their job, whatever job_id they carry.
     j.jobkeyval_set = Some(vec![keyval(999, "b", "20")]);
-    apply(conn, &db.store.layout(), &response(vec![], vec![j], vec![]))
-        .await
-        .unwrap();
+    apply_on(&db.store, &response(vec![], vec![j], vec![])).await;
     assert_eq!(keyvals(conn).await, owned(&[(7, "b", "20")]));
 }
 
 async fn suite_keyvals_are_upserted(db: TestDb) {
     let conn = db.store.connection();
     let first = vec![keyval(1000, "build", "R80"), keyval(1000, "suite", "bvt")];
-    apply(conn, &db.store.layout(), &response(vec![], vec![], first))
-        .await
-        .unwrap();
+    apply_on(&db.store, &response(vec![], vec![], first)).await;
     let second = vec![keyval(1000, "build", "R81"), keyval(1001, "build", "R81")];
-    let report = apply(conn, &db.store.layout(), &response(vec![], vec![], second))
-        .await
-        .unwrap();
+    let report = apply_on(&db.store, &response(vec![], vec![], second)).await;
     assert_eq!(clean(&report), (0, 0, 2));
 
-    let mut got = keyvals(conn).await;
-    got.sort();
     assert_eq!(
-        got,
+        sorted_keyvals(conn).await,
         owned(&[
             (1000, "build", "R81"),
             (1000, "suite", "bvt"),
@@ -423,13 +324,11 @@ async fn job_on_an_unknown_host_is_rejected_whole_and_siblings_land(db: TestDb) 
     let mut bad = job(8);
     bad.dependency_labels = Some(vec![label(42)]);
     bad.hostqueueentry_set = Some(vec![hqe(80, None), hqe(81, Some(77))]);
-    let report = apply(
-        conn,
-        &db.store.layout(),
+    let report = apply_on(
+        &db.store,
         &response(vec![], vec![job(7), bad, job(9)], vec![]),
     )
-    .await
-    .unwrap();
+    .await;
 
     assert_eq!((report.jobs, report.rejected.len()), (2, 1));
     let r = &report.rejected[0];
@@ -448,13 +347,7 @@ async fn entry_on_a_host_of_the_same_response_is_accepted(db: TestDb) {
     let conn = db.store.connection();
     let mut j = job(7);
     j.hostqueueentry_set = Some(vec![hqe(70, Some(2))]);
-    let report = apply(
-        conn,
-        &db.store.layout(),
-        &response(vec![host(2)], vec![j], vec![]),
-    )
-    .await
-    .unwrap();
+    let report = apply_on(&db.store, &response(vec![host(2)], vec![j], vec![])).await;
     assert_eq!(clean(&report), (1, 1, 0));
     assert_eq!(hqe_row(conn, 70).await.host_id, Some(2));
 }
@@ -468,19 +361,17 @@ async fn value_too_wide_for_its_column_rejects_its_record(db: TestDb) {
     let mut wide_job = job(8);
     wide_job.control_file = Some("x".repeat(65_536));
     let wide_keyval = keyval(1000, &"k".repeat(91), "v");
-    let report = apply(
-        conn,
-        &db.store.layout(),
+    let report = apply_on(
+        &db.store,
         &response(
             vec![host(2), wide_host, wide_attr],
             vec![job(7), wide_job],
             vec![wide_keyval, keyval(1000, "ok", "v")],
         ),
     )
-    .await
-    .unwrap();
+    .await;
 
-    let rejected: Vec<_> = report.rejected.iter().map(|r| (r.kind, r.id)).collect();
+    let rejected = rejected_ids(&report);
     assert_eq!(
         rejected,
         [
@@ -490,15 +381,9 @@ async fn value_too_wide_for_its_column_rejects_its_record(db: TestDb) {
             (RecordKind::SuiteKeyval, Some(500)),
         ]
     );
-    assert!(
-        report.rejected[0].reason.contains("afe_hosts.hostname"),
-        "{}",
-        report.rejected[0].reason
-    );
-    assert_eq!(
-        hosts(conn).await.iter().map(|h| h.id).collect::<Vec<_>>(),
-        [2]
-    );
+    let reason = &report.rejected[0].reason;
+    assert!(reason.contains("afe_hosts.hostname"), "{reason}");
+    assert_eq!(host_ids(conn).await, [2]);
     assert_eq!(job_ids(conn).await, [7]);
     assert_eq!(
         keyvals(conn).await,
@@ -508,35 +393,17 @@ async fn value_too_wide_for_its_column_rejects_its_record(db: TestDb) {
 
 async fn label_name_taken_by_another_id_rejects_the_record(db: TestDb) {
     let conn = db.store.connection();
-    apply(
-        conn,
-        &db.store.layout(),
-        &response(vec![host(2)], vec![], vec![]),
-    )
-    .await
-    .unwrap();
+    apply_on(&db.store, &response(vec![host(2)], vec![], vec![])).await;
     let mut clash = host(3);
     let mut l = label(9);
     l.name = Some("board:b1".into());
     clash.labels = Some(vec![l]);
-    let report = apply(
-        conn,
-        &db.store.layout(),
-        &response(vec![clash, host(4)], vec![], vec![]),
-    )
-    .await
-    .unwrap();
+    let report = apply_on(&db.store, &response(vec![clash, host(4)], vec![], vec![])).await;
     assert_eq!(report.rejected.len(), 1);
     assert_eq!(report.rejected[0].id, Some(3));
-    assert!(
-        report.rejected[0].reason.contains("label 1"),
-        "{}",
-        report.rejected[0].reason
-    );
-    assert_eq!(
-        hosts(conn).await.iter().map(|h| h.id).collect::<Vec<_>>(),
-        [2, 4]
-    );
+    let reason = &report.rejected[0].reason;
+    assert!(reason.contains("label 1"), "{reason}");
+    assert_eq!(host_ids(conn).await, [2, 4]);
 }
 
 async fn record_refused_by_the_database_is_isolated(db: TestDb) {
@@ -553,13 +420,11 @@ async fn record_refused_by_the_database_is_isolated(db: TestDb) {
     conn.execute_unprepared(ddl).await.unwrap();
     let mut jobs: Vec<_> = (1..=9).map(job).collect();
     jobs[5].name = Some("poison".into());
-    let report = apply(
-        conn,
-        &db.store.layout(),
+    let report = apply_on(
+        &db.store,
         &response(vec![host(2)], jobs, vec![keyval(1000, "k", "v")]),
     )
-    .await
-    .unwrap();
+    .await;
 
     assert_eq!((report.hosts, report.jobs, report.suite_keyvals), (1, 8, 1));
     let r = &report.rejected[0];
@@ -578,13 +443,7 @@ async fn duplicate_records_in_one_response_apply_in_order(db: TestDb) {
     second.hostname = Some("ignored".into());
     second.invalid = Some(Some(true));
     second.labels.as_mut().unwrap().push(label(5));
-    let report = apply(
-        conn,
-        &db.store.layout(),
-        &response(vec![host(2), second], vec![], vec![]),
-    )
-    .await
-    .unwrap();
+    let report = apply_on(&db.store, &response(vec![host(2), second], vec![], vec![])).await;
     assert_eq!(clean(&report), (2, 0, 0));
     let h = host_row(conn, 2).await;
     assert_eq!(
@@ -595,15 +454,14 @@ async fn duplicate_records_in_one_response_apply_in_order(db: TestDb) {
 }
 
 async fn statements_do_not_grow_with_records(db: TestDb) {
-    let conn = db.store.connection();
     // Two lab slices of the same shape; the second 100 times bigger.
     let small = lab(0, 10);
     let large = lab(100_000, 1_000);
     let before = db.store.statements();
-    apply(conn, &db.store.layout(), &small).await.unwrap();
+    apply_on(&db.store, &small).await;
     let small_count = db.store.statements() - before;
     let before = db.store.statements();
-    apply(conn, &db.store.layout(), &large).await.unwrap();
+    apply_on(&db.store, &large).await;
     let large_count = db.store.statements() - before;
     assert_eq!(
         small_count, large_count,
@@ -615,7 +473,7 @@ async fn statements_do_not_grow_with_records(db: TestDb) {
 async fn steady_state_reapply_writes_nothing(db: TestDb) {
     let conn = db.store.connection();
     let slice = lab(0, 50);
-    apply(conn, &db.store.layout(), &slice).await.unwrap();
+    apply_on(&db.store, &slice).await;
     let rows_before = (
         hosts(conn).await,
         hqes(conn).await,
@@ -623,7 +481,7 @@ async fn steady_state_reapply_writes_nothing(db: TestDb) {
         keyvals(conn).await,
     );
     let before = db.store.statements();
-    let report = apply(conn, &db.store.layout(), &slice).await.unwrap();
+    let report = apply_on(&db.store, &slice).await;
     let reads = db.store.statements() - before;
     assert!(report.rejected.is_empty());
     let rows_after = (
@@ -665,9 +523,7 @@ async fn hostile_strings_round_trip(db: TestDb) {
             j
         })
         .collect();
-    let report = apply(conn, &db.store.layout(), &response(vec![], jobs, vec![]))
-        .await
-        .unwrap();
+    let report = apply_on(&db.store, &response(vec![], jobs, vec![])).await;
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
     for (i, s) in hostile.iter().enumerate() {
         let row = job_row(conn, i as i32 + 1).await;
@@ -750,28 +606,20 @@ async fn ids_that_are_not_positive_reject_their_record(db: TestDb) {
     zero_label.labels = Some(vec![label(0)]);
     let mut zero_entry = job(8);
     zero_entry.hostqueueentry_set = Some(vec![hqe(0, None)]);
-    let report = apply(
-        conn,
-        &db.store.layout(),
+    let report = apply_on(
+        &db.store,
         &response(
             vec![host(0), zero_label, host(2)],
             vec![job(-7), zero_entry, job(9)],
             vec![],
         ),
     )
-    .await
-    .unwrap();
+    .await;
     let rejected: Vec<_> = report.rejected.iter().map(|r| r.id).collect();
     assert_eq!(rejected, [Some(0), Some(3), Some(-7), Some(8)]);
-    assert!(
-        report.rejected[0].reason.contains("positive"),
-        "{}",
-        report.rejected[0].reason
-    );
-    assert_eq!(
-        hosts(conn).await.iter().map(|h| h.id).collect::<Vec<_>>(),
-        [2]
-    );
+    let reason = &report.rejected[0].reason;
+    assert!(reason.contains("positive"), "{reason}");
+    assert_eq!(host_ids(conn).await, [2]);
     assert_eq!(job_ids(conn).await, [9]);
 }
 
@@ -800,8 +648,8 @@ async fn garbage_in_a_response_never_reaches_the_database(db: TestDb) {
     // refuses them because their rows are new.
     assert_eq!(parsed.rejected.len(), 5, "{:?}", parsed.rejected);
     assert_eq!(parsed.defects.len(), 2, "{:?}", parsed.defects);
-    let report = apply(conn, &db.store.layout(), &parsed).await.unwrap();
-    let refused: Vec<_> = report.rejected.iter().map(|r| (r.kind, r.id)).collect();
+    let report = apply_on(&db.store, &parsed).await;
+    let refused = rejected_ids(&report);
     assert_eq!(
         refused,
         [
@@ -812,15 +660,9 @@ async fn garbage_in_a_response_never_reaches_the_database(db: TestDb) {
         "the new records with defects, and the oversized host: {:?}",
         report.rejected
     );
-    assert!(
-        report.rejected[0].reason.contains("protection"),
-        "{}",
-        report.rejected[0].reason
-    );
-    assert_eq!(
-        hosts(conn).await.iter().map(|h| h.id).collect::<Vec<_>>(),
-        [2]
-    );
+    let reason = &report.rejected[0].reason;
+    assert!(reason.contains("protection"), "{reason}");
+    assert_eq!(host_ids(conn).await, [2]);
     assert_eq!(job_ids(conn).await, [7]);
     assert_eq!(keyvals(conn).await, owned(&[(7, "suite", "bvt")]));
 }
@@ -858,9 +700,7 @@ async fn a_bad_field_left_unwritten_refuses_only_a_new_record(db: TestDb) {
     let conn = db.store.connection();
     let mut h = host(2);
     h.labels = Some(vec![label(1)]);
-    let first = apply(conn, &db.store.layout(), &response(vec![h], vec![], vec![]))
-        .await
-        .unwrap();
+    let first = apply_on(&db.store, &response(vec![h], vec![], vec![])).await;
     assert!(first.rejected.is_empty(), "{:?}", first.rejected);
 
     let mut resent = serde_json::to_value(host(2).with_dependencies()).unwrap();
@@ -879,7 +719,7 @@ async fn a_bad_field_left_unwritten_refuses_only_a_new_record(db: TestDb) {
     });
     let parsed = HeartbeatResponse::from_json(text.to_string().as_bytes()).unwrap();
     assert!(parsed.rejected.is_empty(), "{:?}", parsed.rejected);
-    let report = apply(conn, &db.store.layout(), &parsed).await.unwrap();
+    let report = apply_on(&db.store, &parsed).await;
     let refused: Vec<_> = report.rejected.iter().map(|r| r.id).collect();
     // ...and host 6 is refused: its label 7 is new and has a bad field.
     assert_eq!(refused, [Some(5), Some(6)], "{:?}", report.rejected);
@@ -905,9 +745,7 @@ async fn names_compare_as_the_collation_says(db: TestDb) {
     let conn = db.store.connection();
     let mut h = host(2);
     h.hostattribute_set = Some(vec![attribute("Serial", "1"), attribute("serial ", "2")]);
-    let report = apply(conn, &db.store.layout(), &response(vec![h], vec![], vec![]))
-        .await
-        .unwrap();
+    let report = apply_on(&db.store, &response(vec![h], vec![], vec![])).await;
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
     let got = attributes(conn).await;
     if conn.get_database_backend() == DbBackend::MySql {
@@ -926,13 +764,7 @@ async fn a_value_the_database_refuses_refuses_its_record_even_if_replaced(db: Te
     first.aclgroup_set = Some(vec![group(1, vec![user(1, "a\u{0}b")])]);
     let mut second = host(3);
     second.aclgroup_set = Some(vec![group(1, vec![user(1, "bob")])]);
-    let report = apply(
-        conn,
-        &db.store.layout(),
-        &response(vec![first, second], vec![], vec![]),
-    )
-    .await
-    .unwrap();
+    let report = apply_on(&db.store, &response(vec![first, second], vec![], vec![])).await;
     let refused: Vec<_> = report.rejected.iter().map(|r| r.id).collect();
     if conn.get_database_backend() == DbBackend::Postgres {
         assert_eq!(refused, [Some(2)], "{:?}", report.rejected);
