@@ -14,10 +14,7 @@ use sea_orm::{
     QueryOrder, QuerySelect,
 };
 use shard_store::schema::chunk;
-use shard_store::schema::entity::{
-    afe_acl_groups as groups, afe_acl_groups_hosts as group_hosts,
-    afe_acl_groups_users as group_users, afe_users as users,
-};
+use shard_store::schema::entity::{group_hosts, group_users, groups, users};
 
 use crate::Fault;
 

@@ -18,10 +18,7 @@ use std::collections::{BTreeSet, HashSet};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, StatementBuilder};
 use shard_store::schema::chunk;
-use shard_store::schema::entity::{
-    afe_host_queue_entries as hqes, afe_hosts as hosts, afe_hosts_labels as host_labels,
-    afe_jobs as jobs, afe_jobs_dependency_labels as job_labels, afe_shards_labels as shard_labels,
-};
+use shard_store::schema::entity::{host_labels, hosts, hqes, job_labels, jobs, shard_labels};
 
 use crate::{Fault, Mode};
 

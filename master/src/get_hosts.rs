@@ -15,10 +15,7 @@ use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 use sea_orm::{ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Map, Value, json};
 use shard_store::schema::chunk;
-use shard_store::schema::entity::{
-    afe_acl_groups as groups, afe_hosts as hosts, afe_labels as labels, afe_shards as shards,
-    afe_users as users,
-};
+use shard_store::schema::entity::{groups, hosts, labels, shards, users};
 
 use shard_store::schema::read::models_in;
 

@@ -28,10 +28,7 @@ use sea_orm::{
 };
 use shard_store::StoreError;
 use shard_store::schema::chunk;
-use shard_store::schema::entity::{
-    afe_acl_groups as groups, afe_hosts as hosts, afe_jobs as jobs, afe_labels as labels,
-    afe_shards as shards, afe_users as users,
-};
+use shard_store::schema::entity::{groups, hosts, jobs, labels, shards, users};
 
 use plan::{Lab, plan};
 

@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use shard_store::schema::chunk;
-use shard_store::schema::entity::afe_hosts as hosts;
+use shard_store::schema::entity::hosts;
 use shard_store::schema::write::update_by_id;
 
 use crate::acl::{self, User};

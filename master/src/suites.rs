@@ -12,7 +12,7 @@ use chrono::{Local, Timelike};
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query};
 use shard_store::schema::chunk;
-use shard_store::schema::entity::{afe_host_queue_entries as hqes, afe_jobs as jobs};
+use shard_store::schema::entity::{hqes, jobs};
 
 use crate::Fault;
 

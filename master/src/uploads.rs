@@ -21,7 +21,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use sea_orm::{ConnectionTrait, EntityTrait};
 use serde_json::{Map, Value};
-use shard_store::schema::entity::{afe_host_queue_entries as hqes, afe_jobs as jobs};
+use shard_store::schema::entity::{hqes, jobs};
 use shard_store::schema::read::models_in;
 use shard_store::schema::write::upsert_models;
 

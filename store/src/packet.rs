@@ -30,8 +30,8 @@ use crate::error::{Context, StoreError};
 use crate::layout::Layout;
 use crate::schema::chunk;
 use crate::schema::convert::{hqe_from_row, job_from_row};
-use crate::schema::entity::afe_shards as shards;
-use crate::schema::entity::{afe_host_queue_entries as hqes, afe_hosts as hosts, afe_jobs as jobs};
+use crate::schema::entity::shards;
+use crate::schema::entity::{hosts, hqes, jobs};
 
 /// The hosts a packet reports: ids and statuses, in the same order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

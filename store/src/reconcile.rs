@@ -9,11 +9,7 @@ use sea_orm::{
 
 use crate::error::{Context, StoreError};
 use crate::schema::chunk;
-use crate::schema::entity::{
-    afe_acl_groups_hosts as group_hosts, afe_host_attributes as attributes,
-    afe_host_queue_entries as hqes, afe_hosts as hosts, afe_hosts_labels as host_labels,
-    afe_jobs as jobs,
-};
+use crate::schema::entity::{attributes, group_hosts, host_labels, hosts, hqes, jobs};
 
 /// Removes the hosts of `incorrect_host_ids` that exist (absent ids are
 /// ignored): each is marked `invalid = 1`, loses its label links, ACL group

@@ -227,33 +227,42 @@ impl Drop for TestDb {
                     _ => format!("DROP DATABASE IF EXISTS {name}"),
                 };
                 let store = self.store.clone();
-                let admin_url = admin_url.clone();
-                // Drop runs inside the test's runtime, which cannot be
-                // blocked on; a short-lived runtime on its own thread can.
-                let dropped = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .map_err(|e| e.to_string())?;
-                    rt.block_on(async move {
-                        let _ = store.close().await;
-                        let admin = Database::connect(&admin_url)
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        admin
-                            .execute_unprepared(&sql)
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        let _ = admin.close().await;
-                        Ok::<_, String>(())
-                    })
-                })
-                .join();
-                if let Ok(Err(e)) | Err(e) = dropped.map_err(|_| "panicked".to_owned()) {
-                    eprintln!("warning: could not drop test database {name}: {e}");
-                }
+                let what = format!("test database {name}");
+                run_as_admin(admin_url, sql, Some(store), &what);
             }
         }
+    }
+}
+
+/// Runs `sql` on the server of `admin_url` from a `Drop` (after closing
+/// `store`, whose connections would hold what is dropped), warning on
+/// stderr with `what` if it fails. `Drop` runs inside the test's runtime,
+/// which cannot be blocked on; a short-lived runtime on its own thread can.
+pub fn run_as_admin(admin_url: &str, sql: String, store: Option<Store>, what: &str) {
+    let admin_url = admin_url.to_owned();
+    let done = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(async move {
+            if let Some(store) = store {
+                let _ = store.close().await;
+            }
+            let admin = Database::connect(&admin_url)
+                .await
+                .map_err(|e| e.to_string())?;
+            admin
+                .execute_unprepared(&sql)
+                .await
+                .map_err(|e| e.to_string())?;
+            let _ = admin.close().await;
+            Ok::<_, String>(())
+        })
+    })
+    .join();
+    if let Ok(Err(e)) | Err(e) = done.map_err(|_| "panicked".to_owned()) {
+        eprintln!("warning: could not drop {what}: {e}");
     }
 }
 

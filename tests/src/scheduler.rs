@@ -57,10 +57,7 @@ use shard_model::status::{
     HOST_STATUSES, HQE_ACTIVE_STATUSES, HQE_COMPLETE_STATUSES, HQE_STATUSES,
 };
 use shard_store::StoreError;
-use shard_store::schema::entity::{
-    afe_host_queue_entries as hqes, afe_hosts as hosts, afe_hosts_labels as host_labels,
-    afe_jobs as jobs, afe_jobs_dependency_labels as job_labels,
-};
+use shard_store::schema::entity::{host_labels, hosts, hqes, job_labels, jobs};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 

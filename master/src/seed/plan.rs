@@ -6,12 +6,8 @@ use chrono::{NaiveDateTime, TimeDelta};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::IntoActiveModel;
 use shard_store::schema::entity::{
-    afe_acl_groups as groups, afe_acl_groups_hosts as group_hosts,
-    afe_acl_groups_users as group_users, afe_host_attributes as attributes,
-    afe_host_queue_entries as hqes, afe_hosts as hosts, afe_hosts_labels as host_labels,
-    afe_job_keyvals as keyvals, afe_jobs as jobs, afe_jobs_dependency_labels as job_labels,
-    afe_labels as labels, afe_shards as shards, afe_shards_labels as shard_labels,
-    afe_users as users,
+    attributes, group_hosts, group_users, groups, host_labels, hosts, hqes, job_labels, jobs,
+    keyvals, labels, shard_labels, shards, users,
 };
 
 use super::names::*;
@@ -325,30 +321,11 @@ fn job(
     created_on: NaiveDateTime,
 ) -> jobs::Model {
     jobs::Model {
-        id,
         owner: Some(owner.to_owned()),
         name: Some(name),
         priority: Some(priority),
-        control_file: None,
-        control_type: None,
         created_on: Some(created_on),
-        synch_count: 1,
-        timeout: 24,
-        run_verify: Some(false),
-        email_list: String::new(),
-        reboot_before: 1,
-        reboot_after: 0,
-        parse_failed_repair: true,
-        max_runtime_hrs: 72,
-        drone_set_id: None,
-        parameterized_job_id: None,
-        max_runtime_mins: 1440,
-        parent_job_id: None,
-        test_retry: 0,
-        run_reset: true,
-        timeout_mins: 1440,
-        shard_id: None,
-        require_ssp: None,
+        ..jobs::Model::with_defaults(id)
     }
 }
 

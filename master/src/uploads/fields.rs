@@ -10,7 +10,7 @@
 
 use chrono::NaiveDateTime;
 use serde_json::{Map, Value};
-use shard_store::schema::entity::{afe_host_queue_entries as hqes, afe_jobs as jobs};
+use shard_store::schema::entity::{hqes, jobs};
 
 use crate::Fault;
 

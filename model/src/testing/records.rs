@@ -153,6 +153,36 @@ pub fn job(id: i32) -> Job {
     }
 }
 
+/// [`job`]`(id)` as the client uploads it (§3): its local fields only,
+/// written out as the wire has them, so a test of the upload shape does
+/// not trust the serializer it tests.
+pub fn uploaded_job(id: i32) -> serde_json::Value {
+    use serde_json::json;
+
+    json!({
+        "id": id,
+        "owner": "chromeos-test",
+        "name": format!("job{id}"),
+        "priority": 40,
+        "control_file": "job.run_test('dummy_Pass')",
+        "control_type": 2,
+        "created_on": "2014-09-23T15:56:10",
+        "synch_count": 1,
+        "timeout": 24,
+        "timeout_mins": 1440,
+        "max_runtime_hrs": 72,
+        "max_runtime_mins": 1440,
+        "test_retry": 0,
+        "run_verify": false,
+        "run_reset": true,
+        "parse_failed_repair": true,
+        "email_list": "",
+        "reboot_before": 1,
+        "reboot_after": 0,
+        "require_ssp": null,
+    })
+}
+
 /// A response carrying exactly these records.
 pub fn response(
     hosts: Vec<Host>,

@@ -18,10 +18,7 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 
 use crate::error::{Context, StoreError};
 use crate::layout::{ColumnInfo, Layout};
-use crate::schema::entity::{
-    afe_host_attributes as attributes, afe_job_keyvals as keyvals, afe_labels as labels,
-    afe_users as users,
-};
+use crate::schema::entity::{attributes, keyvals, labels, users};
 
 /// A column a record's objects are looked up by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -10,11 +10,8 @@ use super::{Item, Record};
 use crate::error::{Context, StoreError};
 use crate::layout::Layout;
 use crate::schema::entity::{
-    afe_acl_groups as groups, afe_acl_groups_hosts as group_hosts,
-    afe_acl_groups_users as group_users, afe_host_attributes as attributes,
-    afe_host_queue_entries as hqes, afe_hosts as hosts, afe_hosts_labels as host_labels,
-    afe_job_keyvals as keyvals, afe_jobs as jobs, afe_jobs_dependency_labels as job_labels,
-    afe_labels as labels, afe_shards as shards, afe_users as users,
+    attributes, group_hosts, group_users, groups, host_labels, hosts, hqes, job_labels, jobs,
+    keyvals, labels, shards, users,
 };
 use crate::schema::read;
 

@@ -10,9 +10,7 @@ use sea_orm::DbBackend;
 use shard_model::{AclGroup, Host, HostAttribute, Hqe, Job, JobKeyval, Label, Shard, ToOne, User};
 
 use crate::schema::entity::{
-    afe_acl_groups as groups, afe_host_attributes as attributes, afe_host_queue_entries as hqes,
-    afe_hosts as hosts, afe_job_keyvals as keyvals, afe_jobs as jobs, afe_labels as labels,
-    afe_shards as shards, afe_users as users,
+    attributes, groups, hosts, hqes, jobs, keyvals, labels, shards, users,
 };
 
 /// A job row in the upload shape (local fields only).

@@ -323,28 +323,7 @@ async fn jobs_to_upload_writes_a_job_in_the_upload_shape(db: TestDb) {
 
     assert_eq!(
         serde_json::to_value(&upload.jobs).unwrap(),
-        json!([{
-            "id": 7,
-            "owner": "chromeos-test",
-            "name": "job7",
-            "priority": 40,
-            "control_file": "job.run_test('dummy_Pass')",
-            "control_type": 2,
-            "created_on": "2014-09-23T15:56:10",
-            "synch_count": 1,
-            "timeout": 24,
-            "timeout_mins": 1440,
-            "max_runtime_hrs": 72,
-            "max_runtime_mins": 1440,
-            "test_retry": 0,
-            "run_verify": false,
-            "run_reset": true,
-            "parse_failed_repair": true,
-            "email_list": "",
-            "reboot_before": 1,
-            "reboot_after": 0,
-            "require_ssp": null
-        }])
+        json!([shard_model::testing::records::uploaded_job(7)])
     );
 }
 

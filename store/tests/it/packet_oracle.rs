@@ -31,10 +31,7 @@ use proptest::test_runner::{TestCaseError, TestError};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel, ModelTrait};
 use serde_json::{Value, json};
 use shard_model::HeartbeatRequest;
-use shard_store::schema::entity::{
-    afe_host_queue_entries as hqes, afe_hosts as hosts, afe_jobs as jobs, afe_labels as labels,
-    afe_shards as shards,
-};
+use shard_store::schema::entity::{hosts, hqes, jobs, labels, shards};
 use shard_store::testing::{Adopted, Backend, TestDb};
 use shard_store::{KnownHosts, Running, jobs_to_upload, known_hosts, known_job_ids};
 
@@ -331,30 +328,14 @@ mod regressions {
         Lab {
             hosts: vec![],
             jobs: vec![jobs::Model {
-                id: 1,
                 owner: Some("owner".to_owned()),
                 name: Some("job".to_owned()),
                 priority: Some(0),
                 control_file: Some(String::new()),
                 control_type: Some(0),
                 created_on,
-                synch_count: 1,
-                timeout: 24,
-                run_verify: Some(false),
-                email_list: String::new(),
                 reboot_before: 0,
-                reboot_after: 0,
-                parse_failed_repair: true,
-                max_runtime_hrs: 72,
-                drone_set_id: None,
-                parameterized_job_id: None,
-                max_runtime_mins: 1440,
-                parent_job_id: None,
-                test_retry: 0,
-                run_reset: true,
-                timeout_mins: 1440,
-                shard_id: None,
-                require_ssp: None,
+                ..jobs::Model::with_defaults(1)
             }],
             entries: entries
                 .iter()

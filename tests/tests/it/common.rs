@@ -222,7 +222,7 @@ pub async fn fill(db: &TestDb, response: &HeartbeatResponse) {
 // Records, as the master sends them.
 
 pub use shard_model::testing::records::{
-    at, attribute, group, host, hqe, keyval, label, response, user,
+    at, attribute, group, host, hqe, keyval, label, response, uploaded_job, user,
 };
 
 /// A job of suite 1000, assigned to [`SHARD`], with one queued entry
@@ -267,33 +267,6 @@ pub async fn complete_jobs_in_nine_minutes(db: &TestDb, jobs: &[i32]) {
     )
     .await
     .unwrap();
-}
-
-/// [`job`]`(id)` as the client uploads it (§3): its local fields only,
-/// written out as the wire has them.
-pub fn uploaded_job(id: i32) -> Value {
-    json!({
-        "id": id,
-        "owner": "chromeos-test",
-        "name": format!("job{id}"),
-        "priority": 40,
-        "control_file": "job.run_test('dummy_Pass')",
-        "control_type": 2,
-        "created_on": "2014-09-23T15:56:10",
-        "synch_count": 1,
-        "timeout": 24,
-        "timeout_mins": 1440,
-        "max_runtime_hrs": 72,
-        "max_runtime_mins": 1440,
-        "test_retry": 0,
-        "run_verify": false,
-        "run_reset": true,
-        "parse_failed_repair": true,
-        "email_list": "",
-        "reboot_before": 1,
-        "reboot_after": 0,
-        "require_ssp": null,
-    })
 }
 
 /// Entry `id` on `host_id` as the client uploads it once
@@ -370,31 +343,9 @@ impl CreatedUser {
 
 impl Drop for CreatedUser {
     fn drop(&mut self) {
-        let admin_url = self.admin_url.clone();
         let sql = format!("DROP USER IF EXISTS '{}'@'%'", self.user);
-        // Drop runs inside the test's runtime, which cannot be blocked on;
-        // a short-lived runtime on its own thread can.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            runtime.block_on(async move {
-                let admin = Database::connect(&admin_url)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                admin
-                    .execute_unprepared(&sql)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let _ = admin.close().await;
-                Ok::<_, String>(())
-            })
-        })
-        .join();
-        if let Ok(Err(e)) | Err(e) = dropped.map_err(|_| "panicked".to_owned()) {
-            eprintln!("warning: could not drop test user {}: {e}", self.user);
-        }
+        let what = format!("test user {}", self.user);
+        shard_store::testing::run_as_admin(&self.admin_url, sql, None, &what);
     }
 }
 

@@ -17,9 +17,7 @@ use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
 use shard_master::Mode;
 use shard_master::seed::{LabSpec, seed};
 use shard_store::schema::entity::{
-    afe_acl_groups_hosts as group_hosts, afe_host_queue_entries as hqes, afe_hosts as hosts,
-    afe_hosts_labels as host_labels, afe_jobs as jobs, afe_jobs_dependency_labels as job_labels,
-    afe_labels as labels,
+    group_hosts, host_labels, hosts, hqes, job_labels, jobs, labels,
 };
 use shard_store::testing::{Backend, TestDb};
 use shard_tests::ShardClient;

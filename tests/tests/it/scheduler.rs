@@ -17,7 +17,7 @@ use shard_model::testing::records::{self, at, label, response};
 use shard_model::{Host, Hqe, Job, ToOne};
 use shard_store::StoreError;
 use shard_store::schema::entity::prelude::*;
-use shard_store::schema::entity::{afe_host_queue_entries as hqes, afe_hosts as hosts};
+use shard_store::schema::entity::{hosts, hqes};
 use shard_store::testing::{Backend, TestDb};
 use shard_tests::scheduler::{
     EntryEnd, Scheduler, SchedulerConfig, TickReport, all_done, finish_entry, set_host_status,

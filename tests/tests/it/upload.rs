@@ -7,7 +7,7 @@ use crate::common::*;
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use shard_model::{HeartbeatRequest, Hqe, Job};
-use shard_store::schema::entity::{afe_host_queue_entries as hqes, afe_jobs as jobs};
+use shard_store::schema::entity::{hqes, jobs};
 use shard_store::testing::TestDb;
 use shard_tests::scheduler::{EntryEnd, complete_jobs, finish_entry, set_job_shard};
 use shard_tests::{Reply, Script, ScriptedMaster, ShardClient};

@@ -11,6 +11,7 @@
 use anyhow::{Context, Result, anyhow, ensure};
 use sea_orm::DbBackend;
 use shard_master::seed::{LabSpec, seed};
+use shard_model::testing::records;
 use shard_model::{HeartbeatRequest, HeartbeatResponse, Host, Hqe, Job, Shard, ToOne};
 use shard_store::testing::Backend;
 
@@ -194,23 +195,16 @@ fn to_id(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
+/// A Ready host of `shard` with no relations but its shard: the bench's
+/// hosts cost what a host costs, not what its labels cost.
 fn bare_host(id: i32, shard: &Shard) -> Host {
     Host {
-        id,
-        hostname: Some(format!("host{id}")),
-        locked: Some(false),
-        leased: false,
-        synch_id: None,
-        status: Some("Ready".to_owned()),
-        invalid: Some(Some(false)),
-        protection: 0,
-        lock_time: None,
-        dirty: false,
         lock_reason: None,
         aclgroup_set: None,
         hostattribute_set: None,
         labels: None,
         shard: ToOne::Set(shard.clone()),
+        ..records::host(id)
     }
 }
 

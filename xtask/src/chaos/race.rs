@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
-use shard_store::schema::entity::{afe_host_queue_entries as hqes, afe_jobs as jobs};
+use shard_store::schema::entity::{hqes, jobs};
 use shard_tests::scheduler::{EntryEnd, finish_entry, now};
 
 use super::lab::{Lab, ShardSlot};

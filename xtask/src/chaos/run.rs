@@ -13,7 +13,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
 use shard_master::rng::SplitMix64;
 use shard_master::seed::{LabSpec, seed};
 use shard_store::Store;
-use shard_store::schema::entity::afe_host_queue_entries as hqes;
+use shard_store::schema::entity::hqes;
 use shard_store::testing::Backend;
 use tokio_util::sync::CancellationToken;
 

@@ -17,7 +17,7 @@ use crate::apply::snapshot::Snapshot;
 use crate::apply::validate;
 use crate::apply::{Item, Record};
 use crate::layout::{InsertCheck, Layout};
-use crate::schema::entity::{afe_job_keyvals as keyvals, afe_jobs as jobs};
+use crate::schema::entity::{jobs, keyvals};
 use crate::schema::rows;
 
 /// One batch being planned: the state its records left so far, and what

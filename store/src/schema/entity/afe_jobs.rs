@@ -71,3 +71,38 @@ pub enum Relation {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// Job `id` with the values a lab's jobs share (one machine, 24 h
+    /// timeouts, no retries, unassigned) and no owner, name, priority,
+    /// control file or creation time: what the reference master's labs and
+    /// the tests build their job rows on.
+    pub fn with_defaults(id: i32) -> Model {
+        Model {
+            id,
+            owner: None,
+            name: None,
+            priority: None,
+            control_file: None,
+            control_type: None,
+            created_on: None,
+            synch_count: 1,
+            timeout: 24,
+            run_verify: Some(false),
+            email_list: String::new(),
+            reboot_before: 1,
+            reboot_after: 0,
+            parse_failed_repair: true,
+            max_runtime_hrs: 72,
+            drone_set_id: None,
+            parameterized_job_id: None,
+            max_runtime_mins: 1440,
+            parent_job_id: None,
+            test_retry: 0,
+            run_reset: true,
+            timeout_mins: 1440,
+            shard_id: None,
+            require_ssp: None,
+        }
+    }
+}

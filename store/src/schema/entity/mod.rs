@@ -19,6 +19,23 @@ pub mod afe_shards;
 pub mod afe_shards_labels;
 pub mod afe_users;
 
+// The tables under the short names the code uses (`hosts::Column::Status`),
+// so that each file imports what it needs instead of repeating an alias list.
+pub use afe_acl_groups as groups;
+pub use afe_acl_groups_hosts as group_hosts;
+pub use afe_acl_groups_users as group_users;
+pub use afe_host_attributes as attributes;
+pub use afe_host_queue_entries as hqes;
+pub use afe_hosts as hosts;
+pub use afe_hosts_labels as host_labels;
+pub use afe_job_keyvals as keyvals;
+pub use afe_jobs as jobs;
+pub use afe_jobs_dependency_labels as job_labels;
+pub use afe_labels as labels;
+pub use afe_shards as shards;
+pub use afe_shards_labels as shard_labels;
+pub use afe_users as users;
+
 /// The entities under short names, for `use shard_store::schema::entity::prelude::*`.
 pub mod prelude {
     pub use super::afe_acl_groups::Entity as AclGroups;

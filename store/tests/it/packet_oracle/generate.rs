@@ -23,9 +23,7 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::strategy::BoxedStrategy;
 use shard_store::Layout;
-use shard_store::schema::entity::{
-    afe_host_queue_entries as hqes, afe_hosts as hosts, afe_jobs as jobs,
-};
+use shard_store::schema::entity::{hosts, hqes, jobs};
 
 use super::spec::{COMPLETE_STATUSES, HOST_STATUSES, HQE_STATUSES};
 
