@@ -12,7 +12,7 @@
 //! backend with each target's PASS/MISS, and `--json FILE`.
 //!
 //! Timings only mean something optimized: a debug build of xtask runs
-//! itself again with `cargo run --release`. A MISS does not fail the
+//! itself again with `cargo run --profile perf`. A MISS does not fail the
 //! command (CI runs the bench so that it cannot rot, not to gate on a
 //! shared machine's timings); an error does.
 
@@ -90,14 +90,18 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// `cargo run --release -p xtask -- <the same arguments>`, from the same
+/// `cargo run --profile perf -p xtask -- <the same arguments>` (release
+/// optimizations without the shipped binary's LTO, which would triple the
+/// build for the same timings), from the same
 /// directory (so a relative `--json` lands where it was asked for) and
 /// with the same environment (so the same `CARGO_TARGET_DIR`).
 fn rerun_optimized() -> Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!("bench: timings need an optimized build; running `cargo run --release -p xtask`");
+    eprintln!(
+        "bench: timings need an optimized build; running `cargo run --profile perf -p xtask`"
+    );
     let status = std::process::Command::new(&cargo)
-        .args(["run", "--release", "-p", "xtask", "--"])
+        .args(["run", "--profile", "perf", "-p", "xtask", "--"])
         .args(std::env::args_os().skip(1))
         .status()
         .with_context(|| format!("could not start {}", cargo.to_string_lossy()))?;
