@@ -234,6 +234,9 @@ impl Drop for TestDb {
     }
 }
 
+/// How long dropping a test database waits for its pool to close.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Runs `sql` on the server of `admin_url` from a `Drop` (after closing
 /// `store`, whose connections would hold what is dropped), warning on
 /// stderr with `what` if it fails. `Drop` runs inside the test's runtime,
@@ -247,7 +250,11 @@ pub fn run_as_admin(admin_url: &str, sql: String, store: Option<Store>, what: &s
             .map_err(|e| e.to_string())?;
         runtime.block_on(async move {
             if let Some(store) = store {
-                let _ = store.close().await;
+                // Closing waits for every connection to come back; one a
+                // task of the finished test still holds (or leaked) would
+                // hang the test for good, and the drop below does not
+                // need it.
+                let _ = tokio::time::timeout(CLOSE_WAIT, store.close()).await;
             }
             let admin = Database::connect(&admin_url)
                 .await
