@@ -155,16 +155,7 @@ fn plan_people(lab: &mut Lab, spec: &LabSpec) -> People {
 
 /// A plain label: no platform, no kernel config, usable by any job.
 fn label(id: i32, name: String) -> labels::ActiveModel {
-    labels::Model {
-        id,
-        name: Some(name),
-        kernel_config: Some(String::new()),
-        platform: Some(false),
-        invalid: false,
-        only_if_needed: false,
-        atomic_group_id: None,
-    }
-    .into_active_model()
+    labels::Model::plain(id, name).into_active_model()
 }
 
 /// Shards `shard1...`, each owning its `board:<name>` labels, then the

@@ -252,19 +252,11 @@ async fn prepare(conn: &DatabaseConnection) {
         .unwrap();
     }
     for id in LABEL_IDS {
-        labels::Model {
-            id,
-            name: Some(format!("board:b{id}")),
-            kernel_config: Some(String::new()),
-            platform: Some(false),
-            invalid: false,
-            only_if_needed: false,
-            atomic_group_id: None,
-        }
-        .into_active_model()
-        .insert(conn)
-        .await
-        .unwrap();
+        labels::Model::plain(id, format!("board:b{id}"))
+            .into_active_model()
+            .insert(conn)
+            .await
+            .unwrap();
     }
 }
 

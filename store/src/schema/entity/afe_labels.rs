@@ -28,3 +28,20 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// A plain label `id` named `name`: no platform, no kernel config,
+    /// usable by any job (the labels of the reference master's labs and of
+    /// the tests).
+    pub fn plain(id: i32, name: String) -> Model {
+        Model {
+            id,
+            name: Some(name),
+            kernel_config: Some(String::new()),
+            platform: Some(false),
+            invalid: false,
+            only_if_needed: false,
+            atomic_group_id: None,
+        }
+    }
+}
