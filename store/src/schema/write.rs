@@ -87,7 +87,8 @@ where
     E: EntityTrait,
     C: IntoIden + Copy,
 {
-    let per_statement = (chunk::max_params(db.get_database_backend()) / columns.len()).max(1);
+    let per_statement =
+        (chunk::max_params(db.get_database_backend()) / columns.len().max(1)).max(1);
     let mut pending = Vec::new();
     let mut bytes = 0;
     for row in rows {
