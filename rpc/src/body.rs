@@ -195,13 +195,11 @@ impl Write for Sink {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::VecDeque;
     use std::convert::Infallible;
-    use std::pin::Pin;
-    use std::task::{Context, Poll};
 
     use bytes::Bytes;
     use flate2::write::GzEncoder;
+    use http_body_util::StreamBody;
     use hyper::body::Frame;
 
     use super::*;
@@ -209,24 +207,16 @@ mod tests {
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
     /// A body in chunks, of undeclared length (as with chunked encoding).
-    struct Chunks(VecDeque<Bytes>);
+    type Chunks = StreamBody<futures_util::stream::Iter<std::vec::IntoIter<Chunk>>>;
+    type Chunk = Result<Frame<Bytes>, Infallible>;
 
-    impl Chunks {
-        fn of(data: &[u8], chunk: usize) -> Self {
-            Chunks(data.chunks(chunk).map(Bytes::copy_from_slice).collect())
-        }
-    }
-
-    impl Body for Chunks {
-        type Data = Bytes;
-        type Error = Infallible;
-
-        fn poll_frame(
-            mut self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-            Poll::Ready(self.0.pop_front().map(|data| Ok(Frame::data(data))))
-        }
+    /// `data` in frames of `chunk` bytes.
+    fn chunks(data: &[u8], chunk: usize) -> Chunks {
+        let frames: Vec<Chunk> = data
+            .chunks(chunk)
+            .map(|c| Ok(Frame::data(Bytes::copy_from_slice(c))))
+            .collect();
+        StreamBody::new(futures_util::stream::iter(frames))
     }
 
     fn gzip(data: &[u8]) -> io::Result<Vec<u8>> {
@@ -244,9 +234,9 @@ mod tests {
     #[tokio::test]
     async fn reads_a_chunked_body_up_to_the_limit() -> TestResult {
         let data = [7u8; 1000];
-        let whole = read(Chunks::of(&data, 64), Encoding::Identity, 1000).await?;
+        let whole = read(chunks(&data, 64), Encoding::Identity, 1000).await?;
         assert_eq!((whole.bytes.len(), whole.over_limit), (1000, false));
-        let cut = read(Chunks::of(&data, 64), Encoding::Identity, 999).await?;
+        let cut = read(chunks(&data, 64), Encoding::Identity, 999).await?;
         assert_eq!((cut.bytes.len(), cut.over_limit), (999, true));
         Ok(())
     }
@@ -265,7 +255,7 @@ mod tests {
     async fn decodes_gzip_in_chunks() -> TestResult {
         let data: Vec<u8> = (0..50_000u32).flat_map(|i| i.to_le_bytes()).collect();
         let packed = gzip(&data)?;
-        let whole = read(Chunks::of(&packed, 100), Encoding::Gzip, 200_000).await?;
+        let whole = read(chunks(&packed, 100), Encoding::Gzip, 200_000).await?;
         assert!(!whole.over_limit);
         assert_eq!(whole.bytes, data);
         Ok(())
@@ -275,7 +265,7 @@ mod tests {
     async fn stops_decoding_at_the_limit() -> TestResult {
         let packed = gzip(&[b' '; 100_000])?;
         assert!(packed.len() < 1000);
-        let cut = read(Chunks::of(&packed, 100), Encoding::Gzip, 50_000).await?;
+        let cut = read(chunks(&packed, 100), Encoding::Gzip, 50_000).await?;
         assert_eq!((cut.bytes.len(), cut.over_limit), (50_000, true));
         Ok(())
     }
@@ -294,7 +284,7 @@ mod tests {
             .collect();
         let packed = gzip(&data)?;
         assert!(packed.len() > 1010, "{}", packed.len());
-        let cut = read(Chunks::of(&packed, 100), Encoding::Gzip, 1010).await?;
+        let cut = read(chunks(&packed, 100), Encoding::Gzip, 1010).await?;
         assert!(cut.over_limit);
         assert!(cut.bytes.len() <= 1000);
         Ok(())
@@ -302,11 +292,11 @@ mod tests {
 
     #[tokio::test]
     async fn rejects_corrupt_and_truncated_gzip() -> TestResult {
-        let corrupt = read(Chunks::of(b"not gzip at all", 4), Encoding::Gzip, 1000).await;
+        let corrupt = read(chunks(b"not gzip at all", 4), Encoding::Gzip, 1000).await;
         assert!(corrupt.is_err(), "{corrupt:?}");
         let packed = gzip(b"{\"result\": 1}")?;
         let truncated = &packed[..packed.len() - 4];
-        let cut = read(Chunks::of(truncated, 4), Encoding::Gzip, 1000).await;
+        let cut = read(chunks(truncated, 4), Encoding::Gzip, 1000).await;
         assert!(cut.is_err(), "{cut:?}");
         Ok(())
     }
