@@ -1,9 +1,12 @@
 //! Status vocabularies of §5, shared by the store, the master and the
 //! scheduler simulator so that nobody spells a status twice.
 
+/// The status of a new entry, waiting for a host.
+pub const QUEUED: &str = "Queued";
+
 /// Every host queue entry status.
 pub const HQE_STATUSES: [&str; 15] = [
-    "Queued",
+    QUEUED,
     "Starting",
     "Resetting",
     "Verifying",

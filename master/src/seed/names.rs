@@ -93,10 +93,9 @@ pub(super) const EPOCH: NaiveDateTime = match NaiveDate::from_ymd_opt(2021, 3, 1
     },
     None => panic!("2021-03-01 is a date"),
 };
-/// Every host starts `Ready`, every entry `Queued` (§5 spellings; a test
-/// checks them against [`shard_model::status`]).
+/// Every host starts `Ready` (§5 spelling; a test checks it against
+/// [`shard_model::status`]).
 pub(super) const HOST_READY: &str = "Ready";
-pub(super) const QUEUED: &str = "Queued";
 /// Autotest's `ControlType`: server-side (suites) and client-side (tests).
 pub(super) const CONTROL_SERVER: i32 = 1;
 pub(super) const CONTROL_CLIENT: i32 = 2;
@@ -119,7 +118,6 @@ mod tests {
     #[test]
     fn statuses_are_spelled_as_in_the_spec() {
         assert!(shard_model::status::HOST_STATUSES.contains(&HOST_READY));
-        assert!(shard_model::status::HQE_STATUSES.contains(&QUEUED));
     }
 
     #[test]

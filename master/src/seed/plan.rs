@@ -323,19 +323,8 @@ fn job(
 /// A queued entry of `job_id`: hostless when `meta_host` is `None`.
 fn queued_entry(id: i32, job_id: i32, meta_host: Option<i32>) -> hqes::ActiveModel {
     hqes::Model {
-        id,
-        job_id: Some(job_id),
-        host_id: None,
-        status: Some(QUEUED.to_owned()),
         meta_host,
-        active: Some(false),
-        complete: Some(false),
-        deleted: false,
-        execution_subdir: String::new(),
-        atomic_group_id: None,
-        aborted: false,
-        started_on: None,
-        finished_on: None,
+        ..hqes::Model::queued(id, job_id)
     }
     .into_active_model()
 }

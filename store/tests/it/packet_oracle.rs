@@ -332,19 +332,9 @@ mod regressions {
             entries: entries
                 .iter()
                 .map(|&(id, status, complete)| hqes::Model {
-                    id,
-                    job_id: Some(1),
-                    host_id: None,
                     status: Some(status.to_owned()),
-                    meta_host: None,
-                    active: Some(false),
                     complete,
-                    deleted: false,
-                    execution_subdir: String::new(),
-                    atomic_group_id: None,
-                    aborted: false,
-                    started_on: None,
-                    finished_on: None,
+                    ..hqes::Model::queued(id, 1)
                 })
                 .collect(),
         }

@@ -62,3 +62,25 @@ pub enum Relation {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// Entry `id` of `job_id`, queued, on no host and no label: the entry
+    /// the reference master's labs and the tests build on.
+    pub fn queued(id: i32, job_id: i32) -> Model {
+        Model {
+            id,
+            job_id: Some(job_id),
+            host_id: None,
+            status: Some(shard_model::status::QUEUED.to_owned()),
+            meta_host: None,
+            active: Some(false),
+            complete: Some(false),
+            deleted: false,
+            execution_subdir: String::new(),
+            atomic_group_id: None,
+            aborted: false,
+            started_on: None,
+            finished_on: None,
+        }
+    }
+}
