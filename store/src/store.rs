@@ -226,9 +226,23 @@ impl Store {
     /// `status`) still starts.
     pub async fn migrate(&self) -> Result<MigrateReport, StoreError> {
         let before = self.refresh_layout().await?;
-        create::create_missing(&self.db, &before)
-            .await
-            .map_err(StoreError::Migrate)?;
+        if before.tables.len() < AFE_TABLES.len() {
+            if self.backend() == DbBackend::MySql {
+                // MySQL commits each DDL statement on its own.
+                create::create_missing(&self.db, &before)
+                    .await
+                    .map_err(StoreError::Migrate)?;
+            } else {
+                // SQLite and PostgreSQL create all of it or none: a table
+                // left without its indexes would never get them, since a
+                // table that exists is adopted as it is.
+                let txn = self.db.begin().await.map_err(StoreError::Migrate)?;
+                create::create_missing(&txn, &before)
+                    .await
+                    .map_err(StoreError::Migrate)?;
+                txn.commit().await.map_err(StoreError::Migrate)?;
+            }
+        }
         // What exists now, created or adopted, is what every later read,
         // write and check follows.
         self.refresh_layout().await?;

@@ -26,9 +26,10 @@ use crate::schema::entity::{
 use crate::schema::{EMAIL_LIST, LABEL_NAME, NAME, SHORT_NAME, VALUE};
 
 /// Creates the tables `layout` (the catalog as read) lacks, parents first,
-/// each with its indexes, and returns their names. MySQL commits each DDL
-/// statement on its own, so a failure leaves the tables created so far;
-/// the next start creates the rest.
+/// each with its indexes, and returns their names. On MySQL, which commits
+/// each DDL statement on its own, a failure leaves the tables created so
+/// far and the next start creates the rest; elsewhere the caller runs this
+/// in a transaction.
 pub(crate) async fn create_missing(
     db: &impl ConnectionTrait,
     layout: &Layout,

@@ -121,3 +121,34 @@ async fn an_unreachable_database_is_a_connect_error_without_the_password() {
     assert!(matches!(err, StoreError::Connect { .. }), "{err:?}");
     assert!(!err.to_string().contains("hunter2"), "{err}");
 }
+
+/// Creating the tables is all or nothing where DDL is transactional: an
+/// index whose name is taken (SQLite and PostgreSQL share one namespace
+/// for tables and indexes) fails `migrate` after `afe_jobs` was created,
+/// and no table is left behind, so the next start creates each table with
+/// its indexes rather than adopting one that lacks them.
+async fn a_failed_migrate_leaves_no_table_behind(backend: Backend) {
+    let Some(db) = TestDb::empty(backend).await else {
+        return;
+    };
+    db.store
+        .connection()
+        .execute_unprepared("CREATE TABLE afe_jobs_shard_id_idx (x INTEGER)")
+        .await
+        .unwrap();
+    let err = db.store.migrate().await.unwrap_err();
+    assert!(matches!(err, StoreError::Migrate(_)), "{err:?}");
+    let layout = db.store.refresh_layout().await.unwrap();
+    let left: Vec<&str> = layout.tables.iter().map(|t| t.name.as_str()).collect();
+    assert!(left.is_empty(), "tables left behind: {left:?}");
+}
+
+#[tokio::test]
+async fn a_failed_migrate_leaves_no_table_behind_on_sqlite() {
+    a_failed_migrate_leaves_no_table_behind(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_failed_migrate_leaves_no_table_behind_on_postgres() {
+    a_failed_migrate_leaves_no_table_behind(Backend::Postgres).await;
+}
