@@ -14,8 +14,7 @@ use sea_orm::sea_query::{
     ColumnDef, ForeignKey, Index, IndexCreateStatement, TableCreateStatement,
 };
 use sea_orm::{
-    ConnectionTrait, DbBackend, DbErr, EntityName, EntityTrait, IdenStatic, Iterable,
-    PrimaryKeyToColumn,
+    ConnectionTrait, DbBackend, DbErr, EntityTrait, IdenStatic, Iterable, PrimaryKeyToColumn,
 };
 
 use crate::layout::Layout;
@@ -80,11 +79,8 @@ impl Builder {
             create,
             indexes: Vec::new(),
         };
-        let key = E::PrimaryKey::iter()
-            .next()
-            .map_or("id", |k| k.into_column().as_str());
         b.create.col(
-            ColumnDef::new(key)
+            ColumnDef::new(key_of::<E>())
                 .integer()
                 .not_null()
                 .auto_increment()
@@ -145,13 +141,13 @@ impl Builder {
 
     /// A foreign key, declared as a table constraint (MySQL ignores a
     /// `REFERENCES` written on the column).
-    fn fk(mut self, column: impl IdenStatic, parent: impl EntityName) -> Self {
+    fn fk<P: EntityTrait>(mut self, column: impl IdenStatic, parent: P) -> Self {
         let column = column.as_str();
         self.create.foreign_key(
             ForeignKey::create()
                 .name(format!("{}_{}_fk", self.name, column))
                 .from(self.name, column)
-                .to(parent.table_name(), "id"),
+                .to(parent.table_name(), key_of::<P>()),
         );
         self
     }
@@ -196,6 +192,13 @@ impl Table {
         create.table(name).if_not_exists();
         create
     }
+}
+
+/// The name of `E`'s integer primary key column.
+fn key_of<E: EntityTrait>() -> &'static str {
+    E::PrimaryKey::iter()
+        .next()
+        .map_or("id", |k| k.into_column().as_str())
 }
 
 /// Column names joined by `_`, for constraint and index names.
