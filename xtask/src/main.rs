@@ -4,6 +4,7 @@
 //!   simulators) converging on embedded SQLite;
 //! - `bench`: heartbeat throughput against the database floor;
 //! - `chaos`: the demo lab under injected faults, then its invariants;
+//! - `soak`: a lab with steady churn, sampled, with a verdict per series;
 //! - `oracle`: the differential tests of apply and packet, for a soak;
 //! - `build-stats`: cold build times and the release binary's size;
 //! - `ci`: the local twin of `.ci/run`.
@@ -14,6 +15,8 @@ mod chaos;
 mod db;
 mod demo;
 mod oracle;
+mod plot;
+mod soak;
 
 use std::path::PathBuf;
 use std::process::{Command as Process, ExitCode};
@@ -40,6 +43,10 @@ enum Task {
     /// Run the demo lab under injected faults and check that nothing is
     /// lost, duplicated or half-written.
     Chaos(chaos::Options),
+    /// A lab with steady churn for minutes or hours, the clients sampled
+    /// all along (RSS, fds, connections, heartbeat p50/p99, bytes), then a
+    /// verdict per series; fails when one does not hold.
+    Soak(soak::Options),
     /// Prove the bulk apply equal to the reference apply and the packet to
     /// a plain reading, on many more random cases than CI runs.
     Oracle(oracle::Options),
@@ -66,6 +73,7 @@ fn main() -> ExitCode {
         Task::Bench(options) => bench::run(options),
         Task::Chaos(options) => chaos::run(options),
         Task::Oracle(options) => oracle::run(options),
+        Task::Soak(options) => soak::run(options),
         Task::BuildStats(options) => build_stats::run(options),
         Task::Ci => ci(),
         Task::HoldSqliteLock { url, seconds } => chaos::hold_sqlite_lock(&url, seconds),

@@ -9,4 +9,4 @@ pub mod proxy;
 mod race;
 mod run;
 
-pub use run::{Options, hold_sqlite_lock, run};
+pub use run::{Missing, Options, ShardBackend, ends_missing_on_master, hold_sqlite_lock, run};

@@ -44,9 +44,9 @@ pub struct Options {
     dir: std::path::PathBuf,
 }
 
-/// `--backend`.
+/// `--backend`: where the shard databases live (chaos and soak).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum ShardBackend {
+pub enum ShardBackend {
     Sqlite,
     Mysql,
     Postgres,
@@ -598,7 +598,12 @@ async fn check(
         crossings == 0,
         format!("{crossings} jobs seen on two shards"),
     ));
-    let (same, detail) = match ends_missing_on_master(lab).await {
+    let shards: Vec<(&str, &Store)> = lab
+        .shards
+        .iter()
+        .map(|s| (s.name.as_str(), &s.store))
+        .collect();
+    let (same, detail) = match ends_missing_on_master(&lab.master_db, &shards).await {
         Ok(missing) => (missing.offenders.is_empty(), missing.to_string()),
         Err(e) => (false, format!("{e:#}")),
     };
@@ -705,12 +710,12 @@ async fn check(
 
 /// Entries complete on a shard whose end the master does not have.
 #[derive(Debug, Default)]
-struct Missing {
+pub struct Missing {
     /// Complete entries on the shards, compared.
-    checked: usize,
+    pub checked: usize,
     /// `#<id> on <shard>: <status>, master: <status>[ incomplete]`, by shard
     /// and id.
-    offenders: Vec<String>,
+    pub offenders: Vec<String>,
 }
 
 impl std::fmt::Display for Missing {
@@ -737,21 +742,21 @@ impl std::fmt::Display for Missing {
 /// Compares every entry complete on a shard database with the master's
 /// row: the shard's end must have reached the master, status and all. A
 /// completion that never arrives is the loss an upload race causes.
-async fn ends_missing_on_master(lab: &Lab) -> Result<Missing> {
+pub async fn ends_missing_on_master(master: &Store, shards: &[(&str, &Store)]) -> Result<Missing> {
     let master: HashMap<i32, (Option<String>, Option<bool>)> = hqes::Entity::find()
-        .all(lab.master_db.connection())
+        .all(master.connection())
         .await
         .context("reading the master's entries")?
         .into_iter()
         .map(|e| (e.id, (e.status, e.complete)))
         .collect();
     let mut missing = Missing::default();
-    for slot in &lab.shards {
+    for &(name, store) in shards {
         let mut complete = hqes::Entity::find()
             .filter(hqes::Column::Complete.eq(true))
-            .all(slot.store.connection())
+            .all(store.connection())
             .await
-            .with_context(|| format!("reading the complete entries of {}", slot.name))?;
+            .with_context(|| format!("reading the complete entries of {name}"))?;
         complete.sort_by_key(|e| e.id);
         missing.checked += complete.len();
         for entry in complete {
@@ -769,8 +774,8 @@ async fn ends_missing_on_master(lab: &Lab) -> Result<Missing> {
             };
             if let Some(offence) = offence {
                 missing.offenders.push(format!(
-                    "#{} on {}: {shard_status}, master: {offence}",
-                    entry.id, slot.name
+                    "#{} on {name}: {shard_status}, master: {offence}",
+                    entry.id
                 ));
             }
         }

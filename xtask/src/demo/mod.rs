@@ -257,6 +257,12 @@ const PREBUILT_ENV: &str = "SHARD_XTASK_BINARIES";
 /// names a directory holding them); returns the directory and where the
 /// binaries are.
 pub(crate) fn prepare_lab(dir: &Path) -> Result<(PathBuf, PathBuf)> {
+    prepare_lab_with(dir, false)
+}
+
+/// [`prepare_lab`], building the release binaries when `release` (what a
+/// lab deploys, for measurements that must be about them).
+pub(crate) fn prepare_lab_with(dir: &Path, release: bool) -> Result<(PathBuf, PathBuf)> {
     let dir = if dir.is_absolute() {
         dir.to_owned()
     } else {
@@ -276,15 +282,20 @@ pub(crate) fn prepare_lab(dir: &Path) -> Result<(PathBuf, PathBuf)> {
         return Ok((dir, bin));
     }
     println!("building shard-client and shard-master …");
-    crate::cargo(&[
+    let mut args = vec![
         "build",
         "--quiet",
         "-p",
         "shard-daemon",
         "-p",
         "shard-master",
-    ])?;
-    Ok((dir, crate::target_dir().join("debug")))
+    ];
+    if release {
+        args.push("--release");
+    }
+    crate::cargo(&args)?;
+    let profile = if release { "release" } else { "debug" };
+    Ok((dir, crate::target_dir().join(profile)))
 }
 
 pub(crate) fn sqlite_url(path: &Path) -> String {

@@ -42,6 +42,16 @@ impl Child {
         })
     }
 
+    /// The process id, while it runs.
+    pub fn id(&self) -> Option<u32> {
+        self.inner.id()
+    }
+
+    /// Whether the process has exited (on its own, or killed).
+    pub fn exited(&mut self) -> bool {
+        !matches!(self.inner.try_wait(), Ok(None))
+    }
+
     /// Asks the process to stop (SIGTERM), as an operator would.
     pub fn terminate(&mut self) {
         if let Some(pid) = self.inner.id() {
