@@ -216,9 +216,6 @@ mod tests {
         line_chart(&path, &chart).expect("the chart is drawn");
 
         let svg = std::fs::read_to_string(&path).expect("the chart was written");
-        if let Some(keep) = std::env::var_os("XTASK_PLOT_KEEP") {
-            std::fs::write(keep, &svg).expect("kept");
-        }
         std::fs::remove_dir_all(&dir).expect("the directory is removed");
         assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(80)]);
         assert!(svg.trim_end().ends_with("</svg>"));

@@ -34,7 +34,15 @@ pub struct Table {
     pub name: &'static str,
     table: DynIden,
     columns: Vec<DynIden>,
-    rows: Vec<Vec<Value>>,
+    /// The rows, each a value per column.
+    pub rows: Vec<Vec<Value>>,
+}
+
+impl Table {
+    /// The columns' names, in the order of each row's values.
+    pub fn column_names(&self) -> impl Iterator<Item = String> + '_ {
+        self.columns.iter().map(ToString::to_string)
+    }
 }
 
 /// Every row a response writes into an empty shard database, per table,
@@ -189,12 +197,21 @@ impl Rows {
 /// Writes `rows` as plain multi-row `INSERT`s (one per table and chunk),
 /// in one transaction: the floor of any apply of the same rows.
 pub async fn write(db: &DatabaseConnection, rows: &Rows) -> Result<()> {
-    let backend = db.get_database_backend();
+    let max_params = chunk::max_params(db.get_database_backend());
+    write_chunks(db, rows, max_params).await.map(drop)
+}
+
+/// Writes `rows` as multi-row `INSERT`s of at most `max_params` bind
+/// parameters each (the chunks of [`chunk::by_params`] when that is the
+/// store's limit), in one transaction; returns the statements sent.
+pub async fn write_chunks(db: &DatabaseConnection, rows: &Rows, max_params: usize) -> Result<u64> {
     let txn = begin_write(db)
         .await
         .context("starting the floor's transaction")?;
+    let mut statements = 0;
     for table in &rows.tables {
-        for chunk in chunk::by_params(backend, table.columns.len(), &table.rows) {
+        let per_chunk = (max_params / table.columns.len().max(1)).max(1);
+        for chunk in table.rows.chunks(per_chunk) {
             let mut insert = Query::insert();
             insert
                 .into_table(table.table.clone())
@@ -207,7 +224,9 @@ pub async fn write(db: &DatabaseConnection, rows: &Rows) -> Result<()> {
             txn.execute(&insert)
                 .await
                 .with_context(|| format!("inserting into {}", table.name))?;
+            statements += 1;
         }
     }
-    txn.commit().await.context("committing the floor")
+    txn.commit().await.context("committing the floor")?;
+    Ok(statements)
 }

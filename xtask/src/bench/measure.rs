@@ -1,5 +1,6 @@
 //! One run of measurements (a)–(e) and (h) on one backend, each write on a
-//! fresh database that is dropped right after.
+//! fresh database that is dropped right after. Both floors are measured on
+//! the main lab and on every growth lab.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use shard_model::HeartbeatResponse;
 use shard_store::Store;
 use shard_store::testing::Backend;
 
+use super::bulk;
 use super::floor::{self, Rows};
 use super::lab::{self, Response, Scale, UPLOAD_JOBS};
 use crate::db;
@@ -45,10 +47,23 @@ pub struct Sample {
     pub reapply: Timed,
     /// (e) the floor.
     pub floor: Timed,
+    /// (e′) the bulk floor ([`bulk`]); its statements are those it sent.
+    pub bulk: Timed,
     /// (d) packet build, per size of [`Scale::packet_known_jobs`].
     pub packet: Vec<Timed>,
-    /// (h) apply of each growth lab into an empty database.
-    pub growth: Vec<Timed>,
+    /// (h) each growth lab: apply into an empty database, and both floors.
+    pub growth: Vec<Growth>,
+}
+
+/// One growth lab's apply and floors.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Growth {
+    /// Apply into an empty database.
+    pub apply: Timed,
+    /// The multi-row floor of the same rows.
+    pub floor: Timed,
+    /// The bulk floor of the same rows.
+    pub bulk: Timed,
 }
 
 /// Runs every measurement once. `check` also verifies that the apply left
@@ -82,15 +97,8 @@ pub async fn run(backend: Backend, inputs: &Inputs, check: bool) -> Result<Sampl
 
     let rows = Rows::from_response(&response, &layout);
     drop(response);
-    let target = db::fresh(backend).await?;
-    let floor = timed(
-        &target.store,
-        floor::write(target.store.connection(), &rows),
-    )
-    .await;
-    db::discard(target).await?;
+    (sample.floor, sample.bulk) = floors(backend, &rows).await?;
     drop(rows);
-    sample.floor = floor?.0;
 
     let hosts = inputs.scale.packet_hosts();
     for known in inputs.scale.packet_known_jobs() {
@@ -98,18 +106,46 @@ pub async fn run(backend: Backend, inputs: &Inputs, check: bool) -> Result<Sampl
     }
 
     for response in &inputs.growth {
-        let timed = if Arc::ptr_eq(response, &inputs.lab) {
-            sample.apply
+        let growth = if Arc::ptr_eq(response, &inputs.lab) {
+            Growth {
+                apply: sample.apply,
+                floor: sample.floor,
+                bulk: sample.bulk,
+            }
         } else {
             let parsed = response.parse()?;
             let target = db::fresh(backend).await?;
+            let layout = target.store.layout();
             let applied = apply(&target.store, &parsed).await;
             db::discard(target).await?;
-            applied?
+            let apply = applied?;
+            let rows = Rows::from_response(&parsed, &layout);
+            drop(parsed);
+            let (floor, bulk) = floors(backend, &rows)
+                .await
+                .with_context(|| format!("the floors of the {}-job lab", response.jobs))?;
+            Growth { apply, floor, bulk }
         };
-        sample.growth.push(timed);
+        sample.growth.push(growth);
     }
     Ok(sample)
+}
+
+/// The multi-row floor and the bulk floor of `rows`, each into a fresh
+/// database.
+async fn floors(backend: Backend, rows: &Rows) -> Result<(Timed, Timed)> {
+    let target = db::fresh(backend).await?;
+    let floor = timed(&target.store, floor::write(target.store.connection(), rows)).await;
+    db::discard(target).await?;
+    let floor = floor.context("the multi-row floor")?.0;
+
+    let target = db::fresh(backend).await?;
+    let start = Instant::now();
+    let loaded = bulk::write(target.store.connection(), rows).await;
+    let time = start.elapsed();
+    db::discard(target).await?;
+    let statements = loaded.context("the bulk floor")?;
+    Ok((floor, Timed { time, statements }))
 }
 
 /// Times `phase` and counts the statements it ran through `store`.

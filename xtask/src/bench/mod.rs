@@ -7,15 +7,20 @@
 //! fresh database: (a) parse, (b) apply into an empty database, (c) re-apply
 //! into the filled one, (d) packet build with 1k, 10k and 100k known jobs
 //! and 1,000 to upload, (e) the floor (the same rows as plain multi-row
-//! INSERTs), (f) apply/floor ratios, (g) peak RSS of parse + apply (in a
-//! child process), (h) apply time across lab sizes. Then one table per
-//! backend with each target's PASS/MISS, and `--json FILE`.
+//! INSERTs) and the bulk floor (the same rows by the backend's fastest
+//! loading path: COPY, LOAD DATA INFILE; see [`bulk`]), (f) apply/floor
+//! ratios, (g) peak RSS of parse + apply (in a child process), (h) apply
+//! time and both floors across lab sizes. Then one table per backend with
+//! each target's PASS/MISS, `--json FILE` and `--plot DIR` (SVG charts of
+//! (h)).
 //!
 //! Timings only mean something optimized: a debug build of xtask runs
 //! itself again with `cargo run --profile perf`. A MISS does not fail the
 //! command (CI runs the bench so that it cannot rot, not to gate on a
 //! shared machine's timings); an error does.
 
+mod bulk;
+mod chart;
 mod floor;
 mod lab;
 mod measure;
@@ -52,6 +57,11 @@ pub struct Options {
     /// Also write the numbers as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Also draw, for each backend, apply time against the growth labs'
+    /// sizes (h) next to its multi-row and bulk floors: one SVG chart per
+    /// backend (their scales differ), DIR/apply-<backend>.svg.
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
     /// Internal: be the RSS probe of (g) for this response file.
     #[arg(long, hide = true, requires = "rss_database")]
     rss_probe: Option<PathBuf>,
@@ -171,6 +181,11 @@ async fn bench(options: Options) -> Result<()> {
         std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
         println!("wrote {}", path.display());
     }
+    if let Some(dir) = &options.plot {
+        for file in chart::write(dir, &summaries)? {
+            println!("wrote {}", file.display());
+        }
+    }
     println!("bench took {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }
@@ -247,5 +262,12 @@ async fn measure_backend(backend: Backend, inputs: &Inputs, runs: u32) -> Result
     let profile = profile::profile(backend, &inputs.lab)
         .await
         .with_context(|| format!("{name}: profile pass"))?;
-    Ok(Summary::new(name, inputs, &samples, rss, profile))
+    Ok(Summary::new(
+        name,
+        bulk::method(backend),
+        inputs,
+        &samples,
+        rss,
+        profile,
+    ))
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::lab::Response;
-use super::measure::{Inputs, Sample, Timed};
+use super::measure::{Growth, Inputs, Sample, Timed};
 use super::profile::{Breakdown, Profile};
 use super::rss::Rss;
 use super::table::thousands;
@@ -43,6 +43,29 @@ pub struct GrowthPoint {
     pub budget: u64,
     /// Median apply.
     pub apply: Timed,
+    /// Median multi-row floor of the same rows.
+    pub floor: Timed,
+    /// Median bulk floor of the same rows.
+    pub bulk: Timed,
+}
+
+impl GrowthPoint {
+    /// The JSON object of this lab.
+    fn json(&self) -> Value {
+        let apply = secs(self.apply.time);
+        json!({
+            "jobs": self.jobs,
+            "records": self.records,
+            "apply_s": apply,
+            "us_per_job": apply / f64::from(self.jobs) * 1e6,
+            "statements": self.apply.statements,
+            "statement_budget": self.budget,
+            "floor_s": secs(self.floor.time),
+            "bulk_floor_s": secs(self.bulk.time),
+            "apply_vs_floor": apply / secs(self.floor.time),
+            "apply_vs_bulk_floor": apply / secs(self.bulk.time),
+        })
+    }
 }
 
 /// One issue target and whether it is met.
@@ -85,6 +108,10 @@ pub struct Summary {
     pub reapply: Timed,
     /// (e) median floor.
     pub floor: Timed,
+    /// How the bulk floor loads, e.g. `COPY FROM STDIN`.
+    pub bulk_method: &'static str,
+    /// (e′) median bulk floor.
+    pub bulk: Timed,
     /// (d) median packet build per number of known jobs.
     pub packet: Vec<(u32, Timed)>,
     /// (h) median apply per growth lab, smallest first.
@@ -99,6 +126,7 @@ impl Summary {
     /// Medians of `samples` (the warm-up already left out).
     pub fn new(
         backend: &'static str,
+        bulk_method: &'static str,
         inputs: &Inputs,
         samples: &[Sample],
         rss: Rss,
@@ -117,11 +145,16 @@ impl Summary {
             .growth
             .iter()
             .enumerate()
-            .map(|(i, r)| GrowthPoint {
-                jobs: r.jobs,
-                records: r.records(),
-                budget: budget(r),
-                apply: timed(&|s| s.growth[i]),
+            .map(|(i, r)| {
+                let growth = |f: fn(&Growth) -> Timed| timed(&|s| f(&s.growth[i]));
+                GrowthPoint {
+                    jobs: r.jobs,
+                    records: r.records(),
+                    budget: budget(r),
+                    apply: growth(|g| g.apply),
+                    floor: growth(|g| g.floor),
+                    bulk: growth(|g| g.bulk),
+                }
             })
             .collect();
         Summary {
@@ -137,6 +170,8 @@ impl Summary {
             apply: timed(&|s| s.apply),
             reapply: timed(&|s| s.reapply),
             floor: timed(&|s| s.floor),
+            bulk_method,
+            bulk: timed(&|s| s.bulk),
             packet,
             growth,
             rss,
@@ -154,6 +189,10 @@ impl Summary {
 
     pub(super) fn vs_floor(&self, t: Timed) -> f64 {
         secs(t.time) / secs(self.floor.time)
+    }
+
+    pub(super) fn vs_bulk(&self, t: Timed) -> f64 {
+        secs(t.time) / secs(self.bulk.time)
     }
 
     pub(super) fn small(&self) -> Option<&GrowthPoint> {
@@ -272,6 +311,19 @@ impl Summary {
         targets
     }
 
+    /// The bulk floor's numbers, next to the multi-row floor's.
+    fn bulk_json(&self) -> Value {
+        json!({
+            "method": self.bulk_method,
+            "s": secs(self.bulk.time),
+            "records_per_s": self.per_s(self.bulk),
+            "statements": self.bulk.statements,
+            "apply_vs_bulk_floor": self.vs_bulk(self.apply),
+            "reapply_vs_bulk_floor": self.vs_bulk(self.reapply),
+            "floor_vs_bulk_floor": self.vs_bulk(self.floor),
+        })
+    }
+
     /// The JSON object of this backend.
     pub fn json(&self) -> Value {
         let targets: serde_json::Map<String, Value> = self
@@ -292,6 +344,7 @@ impl Summary {
             "floor_records_per_s": self.per_s(self.floor),
             "apply_vs_floor": self.vs_floor(self.apply),
             "reapply_vs_floor": self.vs_floor(self.reapply),
+            "bulk_floor": self.bulk_json(),
             "statements_apply_small": self.small().map(|g| g.apply.statements),
             "statements_apply_large": self.apply.statements,
             "packet_build_ms_100k": packet_100k.map(|(_, t)| secs(t.time) * 1e3),
@@ -324,14 +377,7 @@ impl Summary {
                 "ms": secs(t.time) * 1e3,
                 "statements": t.statements,
             })).collect::<Vec<_>>(),
-            "growth": self.growth.iter().map(|g| json!({
-                "jobs": g.jobs,
-                "records": g.records,
-                "apply_s": secs(g.apply.time),
-                "us_per_job": secs(g.apply.time) / f64::from(g.jobs) * 1e6,
-                "statements": g.apply.statements,
-                "statement_budget": g.budget,
-            })).collect::<Vec<_>>(),
+            "growth": self.growth.iter().map(GrowthPoint::json).collect::<Vec<_>>(),
             "growth_per_job_ratio": self.growth_ratio(),
             "growth_marginal_ratio": self.marginal_ratio(),
             "profile": {

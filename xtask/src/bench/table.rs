@@ -30,10 +30,12 @@ impl Summary {
             ),
             target("parse"),
         );
+        let bulk = format!("    bulk floor, {}", self.bulk_method);
         for (what, t) in [
             ("(b) apply, empty database", self.apply),
             ("(c) re-apply, filled database", self.reapply),
             ("(e) floor, multi-row INSERTs", self.floor),
+            (bulk.as_str(), self.bulk),
         ] {
             row(
                 what,
@@ -54,6 +56,16 @@ impl Summary {
             let t = target(key);
             row(what, t.map(|t| t.value.clone()).unwrap_or_default(), t);
         }
+        row(
+            "    apply / bulk floor",
+            format!(
+                "{:.2}× (re-apply {:.2}×, floor {:.2}×)",
+                self.vs_bulk(self.apply),
+                self.vs_bulk(self.reapply),
+                self.vs_bulk(self.floor)
+            ),
+            None,
+        );
         for (i, (known, t)) in self.packet.iter().enumerate() {
             let last = i + 1 == self.packet.len();
             row(
@@ -116,10 +128,12 @@ impl Summary {
                     thousands(u64::from(g.jobs))
                 ),
                 format!(
-                    "{}, {:.1} µs/job{ratio}, {} statements",
+                    "{}, {:.1} µs/job{ratio}, {} statements; floor {}, bulk {}",
                     duration(g.apply.time),
                     per_job * 1e6,
-                    g.apply.statements
+                    g.apply.statements,
+                    duration(g.floor.time),
+                    duration(g.bulk.time)
                 ),
                 target("linear_growth").filter(|_| last),
             );
