@@ -3,10 +3,10 @@
 //! statements grows with chunks, not with rows. Apply, the reference
 //! master and the bench's floor write through these.
 
-use sea_orm::sea_query::{Expr, ExprTrait, IntoIden, OnConflict, Query};
+use sea_orm::sea_query::{self, Expr, ExprTrait, IntoIden, OnConflict, Query};
 use sea_orm::{
     ConnectionTrait, DbErr, EntityTrait, IdenStatic, Iterable, ModelTrait, PrimaryKeyToColumn,
-    Value,
+    Statement, Value,
 };
 
 use crate::schema::chunk::{self, MAX_STATEMENT_BYTES};
@@ -75,6 +75,14 @@ where
 
 /// [`insert`], or with `upsert` = (key, rest) an upsert on the key
 /// columns overwriting the rest.
+///
+/// The rows of a chunk are kept as one flat list of values, and the SQL
+/// text of a chunk is built once per number of rows ([`Texts`]): a big
+/// apply is many full chunks of one table, and building each of them
+/// through sea-query's expression tree (every value moved into an
+/// expression, rendered, cloned out again) was 30% of the inserts' work
+/// on our side, over a working set bigger than the CPU's cache once the
+/// chunks are full, which made a job dearer the bigger the lab.
 async fn insert_chunked<E, C, R>(
     db: &impl ConnectionTrait,
     table: E,
@@ -89,43 +97,99 @@ where
 {
     let per_statement =
         (chunk::max_params(db.get_database_backend()) / columns.len().max(1)).max(1);
-    let mut pending = Vec::new();
+    let mut texts = Texts::default();
+    let mut pending = Chunk::default();
     let mut bytes = 0;
     for row in rows {
         let row = values(row);
         let size: usize = row.iter().map(value_bytes).sum();
-        if pending.len() == per_statement
-            || (!pending.is_empty() && bytes + size > MAX_STATEMENT_BYTES)
-        {
-            let rows = std::mem::take(&mut pending);
-            insert_statement(db, table, columns, rows, upsert).await?;
+        let full = pending.rows == per_statement;
+        if full || (pending.rows > 0 && bytes + size > MAX_STATEMENT_BYTES) {
+            let chunk = std::mem::take(&mut pending);
+            insert_statement(db, table, columns, chunk, upsert, &mut texts).await?;
             bytes = 0;
         }
         bytes += size;
-        pending.push(row);
+        pending.push(row, columns.len());
     }
-    if !pending.is_empty() {
-        insert_statement(db, table, columns, pending, upsert).await?;
+    if pending.rows > 0 {
+        insert_statement(db, table, columns, pending, upsert, &mut texts).await?;
     }
     Ok(())
 }
 
-/// One `INSERT` of `rows`, with an upsert clause if `upsert` says so.
+/// The rows of one statement, as one list of values in row order.
+#[derive(Default)]
+struct Chunk {
+    values: Vec<Value>,
+    rows: usize,
+    /// The length of the first row that had not one value per column:
+    /// sea-query refuses such a statement, and so does this one.
+    misfit: Option<usize>,
+}
+
+impl Chunk {
+    fn push(&mut self, row: Vec<Value>, columns: usize) {
+        if self.misfit.is_none() && row.len() != columns {
+            self.misfit = Some(row.len());
+        }
+        self.values.extend(row);
+        self.rows += 1;
+    }
+}
+
+/// The SQL text of the last statement built for one table, by its number
+/// of rows: the statements of a chunked insert differ only in their
+/// values, and only the last chunk in its number of rows.
+#[derive(Default)]
+struct Texts {
+    last: Option<(usize, String)>,
+}
+
+impl Texts {
+    fn get(&self, rows: usize) -> Option<&str> {
+        match &self.last {
+            Some((n, sql)) if *n == rows => Some(sql),
+            _ => None,
+        }
+    }
+}
+
+/// One `INSERT` of `chunk`, with an upsert clause if `upsert` says so.
+/// Its text is reused from `texts` when a chunk of as many rows was built
+/// before, and otherwise built by sea-query, and kept there if sea-query
+/// made every value of the chunk a parameter.
 async fn insert_statement<E, C>(
     db: &impl ConnectionTrait,
     table: E,
     columns: &[C],
-    rows: Vec<Vec<Value>>,
+    chunk: Chunk,
     upsert: Option<(&[C], &[C])>,
+    texts: &mut Texts,
 ) -> Result<(), DbErr>
 where
     E: EntityTrait,
     C: IntoIden + Copy,
 {
+    if let Some(val_len) = chunk.misfit {
+        let e = sea_query::error::Error::ColValNumMismatch {
+            col_len: columns.len(),
+            val_len,
+        };
+        return Err(DbErr::Custom(format!("building an insert: {e}")));
+    }
+    let backend = db.get_database_backend();
+    if let Some(sql) = texts.get(chunk.rows) {
+        let stmt = Statement::from_sql_and_values(backend, sql, chunk.values);
+        return db.execute_raw(stmt).await.map(|_| ());
+    }
     let mut stmt = Query::insert();
     stmt.into_table(table).columns(columns.iter().copied());
-    for row in rows {
-        stmt.values(row.into_iter().map(Expr::from))
+    let values = chunk.values.len();
+    let mut rest = chunk.values.into_iter();
+    for _ in 0..chunk.rows {
+        let row = rest.by_ref().take(columns.len()).map(Expr::from);
+        stmt.values(row)
             .map_err(|e| DbErr::Custom(format!("building an insert: {e}")))?;
     }
     if let Some((key, rest)) = upsert {
@@ -135,7 +199,18 @@ where
                 .to_owned(),
         );
     }
-    db.execute(&stmt).await.map(|_| ())
+    let built = backend.build(&stmt);
+    // Every value a parameter (none written into the text): the text then
+    // takes any chunk of as many rows, whose values sea-query would bind
+    // in the same order, row by row.
+    if built
+        .values
+        .as_ref()
+        .is_some_and(|bound| bound.0.len() == values)
+    {
+        texts.last = Some((chunk.rows, built.sql.clone()));
+    }
+    db.execute_raw(built).await.map(|_| ())
 }
 
 /// [`insert`] of (a, b) pairs: the rows of a link table.
