@@ -301,17 +301,7 @@ async fn drive(options: &Options, master: &Store, lab: &mut Lab) -> Result<(Samp
             break;
         }
     }
-    // One last look for crossings and failures, with every client alive.
-    let t = started.elapsed().as_secs_f64();
-    take_sample(
-        t,
-        churn.children_created,
-        master,
-        lab,
-        &mut tails,
-        &mut Samples::default(),
-    )
-    .await;
+    // One last look for crossings, with every client alive.
     check_crossings(lab, &mut samples).await;
 
     tally.children_created = churn.children_created;
