@@ -260,12 +260,7 @@ async fn drive(options: &Options, master: &Store, lab: &mut Lab) -> Result<(Samp
     // The steady phase: churn, purge, sample.
     while started.elapsed() < steady {
         tokio::select! {
-            _ = churn_tick.tick() => {
-                if let Err(e) = churn.step(true).await {
-                    tally.churn_errors += 1;
-                    eprintln!("soak: churn: {e:#}");
-                }
-            }
+            _ = churn_tick.tick() => churn_step(&mut churn, true, &mut tally).await,
             _ = purge_tick.tick() => purge_all(&mut purges, &mut tally).await,
             _ = sample_tick.tick() => {
                 let t = started.elapsed().as_secs_f64();
@@ -287,12 +282,7 @@ async fn drive(options: &Options, master: &Store, lab: &mut Lab) -> Result<(Samp
     let drain_started = Instant::now();
     while drain_started.elapsed() < DRAIN {
         tokio::select! {
-            _ = churn_tick.tick() => {
-                if let Err(e) = churn.step(false).await {
-                    tally.churn_errors += 1;
-                    eprintln!("soak: churn: {e:#}");
-                }
-            }
+            _ = churn_tick.tick() => churn_step(&mut churn, false, &mut tally).await,
             _ = purge_tick.tick() => purge_all(&mut purges, &mut tally).await,
             _ = tokio::signal::ctrl_c() => bail!("interrupted; every process has been stopped"),
         }
@@ -342,6 +332,15 @@ fn db_label(backend: ShardBackend) -> &'static str {
     crate::db::name(backend.into())
 }
 
+/// One step of the churn (`creating` new work or not), its failure counted.
+async fn churn_step(churn: &mut Churn, creating: bool, tally: &mut Tally) {
+    if let Err(e) = churn.step(creating).await {
+        tally.churn_errors += 1;
+        eprintln!("soak: churn: {e:#}");
+    }
+}
+
+/// One round of every database's cleanup, its failures counted.
 async fn purge_all(purges: &mut [Purge], tally: &mut Tally) {
     for purge in purges {
         if let Err(e) = purge.step().await {
